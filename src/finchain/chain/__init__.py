@@ -1,0 +1,1 @@
+"""The finchain consortium ledger node."""

@@ -1,0 +1,1 @@
+"""Deterministic contract execution (see :mod:`finchain.chain.execution.contract`)."""
