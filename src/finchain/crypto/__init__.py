@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 
 from finchain.crypto.errors import CryptoError, DecryptionError, InvalidKey, InvalidSignature
+from finchain.crypto.merkle import MerkleProof, MerkleTree, merkle_root, verify_proof
 from finchain.crypto.suite import ADDRESS_LEN, CryptoSuite, PrivateKey, PublicKey
 
 SUITES = ("gm", "intl")
@@ -40,7 +41,11 @@ __all__ = [
     "DecryptionError",
     "InvalidKey",
     "InvalidSignature",
+    "MerkleProof",
+    "MerkleTree",
     "PrivateKey",
     "PublicKey",
     "get_suite",
+    "merkle_root",
+    "verify_proof",
 ]
