@@ -78,7 +78,12 @@ class ExecutionContext(abc.ABC):
 
     @abc.abstractmethod
     def call(self, contract: str, method: str, args: dict[str, Any]) -> Any:
-        """Call another contract's method (as this contract); its writes share this transaction."""
+        """Call another contract's method or view within this transaction.
+
+        The callee runs in its own state namespace but sees the same ``sender`` (the transaction's
+        signer), so permission checks there apply to the original caller; its writes and events
+        share this transaction and are rolled back with it.
+        """
 
     # conveniences over get/put for the common encodings ----------------------------------------
     def get_int(self, key: bytes, default: int = 0) -> int:
