@@ -7,7 +7,12 @@ import importlib
 
 import pytest
 
-MODULES = ["finchain.crypto", "finchain.crypto.merkle"]
+MODULES = [
+    "finchain.crypto",
+    "finchain.crypto.merkle",
+    "finchain.crypto.gm",
+    "finchain.crypto.sm2_cipher",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

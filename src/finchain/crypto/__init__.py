@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from finchain.crypto import sm2_cipher
 from finchain.crypto.errors import CryptoError, DecryptionError, InvalidKey, InvalidSignature
 from finchain.crypto.merkle import MerkleProof, MerkleTree, merkle_root, verify_proof
 from finchain.crypto.suite import ADDRESS_LEN, CryptoSuite, PrivateKey, PublicKey
@@ -47,5 +48,6 @@ __all__ = [
     "PublicKey",
     "get_suite",
     "merkle_root",
+    "sm2_cipher",
     "verify_proof",
 ]

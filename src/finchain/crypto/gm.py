@@ -7,7 +7,11 @@ Library choices (measured in ``docs/crypto.md``):
   GB/T 32918 with the default signer id ``1234567812345678`` in the Z value.
 * SM3 through ``gmssl-pyx`` (Apache-2.0, GmSSL) — about 3× ``cryptography`` on the 64-byte inputs
   a Merkle tree hashes; output identical.
-* SM4-GCM and SM4-CBC through ``cryptography`` (pyca).
+* SM2 public-key encryption (GB/T 32918.4) through Tongsuo's ``EVP_PKEY_encrypt`` — reached via
+  tongsuopy's cffi binding, since tongsuopy has no high-level SM2 encryption API. Ciphertexts are
+  DER ``SM2Cipher`` (GM/T 0009, C1C3C2 order), the form GmSSL and Tongsuo exchange; see
+  :mod:`finchain.crypto.sm2_cipher` for the raw C1C3C2/C1C2C3 forms other libraries use.
+* SM4-GCM and SM4-CBC (PKCS#7) through ``cryptography`` (pyca).
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from typing import ClassVar
 
 import gmssl_pyx
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from tongsuopy.backends.tongsuo.backend import backend as _ts_backend
 from tongsuopy.crypto import exceptions as ts_exceptions
 from tongsuopy.crypto import hashes as ts_hashes
 from tongsuopy.crypto import serialization as ts_ser
 from tongsuopy.crypto.asymciphers import ec as ts_ec
 
+from finchain.crypto import sm2_cipher
 from finchain.crypto.errors import DecryptionError, InvalidKey, InvalidSignature
 from finchain.crypto.suite import CryptoSuite, PrivateKey, PublicKey
 
@@ -30,6 +37,10 @@ SM2_SIGNER_ID = b"1234567812345678"
 _SIG_ALG = ts_ec.ECDSA(ts_hashes.SM3())
 _NONCE_LEN = 12
 _TAG_LEN = 16
+SM4_KEY_LEN = 16
+SM4_BLOCK_LEN = 16
+_lib = _ts_backend._lib
+_ffi = _ts_backend._ffi
 
 
 class Sm2PublicKey(PublicKey):
@@ -174,3 +185,126 @@ class GmSuite(CryptoSuite):
             return dec.update(ct) + dec.finalize()
         except InvalidTag:
             raise DecryptionError() from None
+
+    # -- public-key encryption (GB/T 32918.4) ------------------------------------------------
+    def pke_encrypt(self, public_key: PublicKey, plaintext: bytes) -> bytes:
+        """SM2-encrypt ``plaintext`` (≥1 byte) to ``public_key``; DER ``SM2Cipher`` (C1C3C2)."""
+        if not isinstance(public_key, Sm2PublicKey):
+            raise TypeError(f"gm suite needs an SM2 public key, not {type(public_key).__name__}")
+        plaintext = _require_bytes(plaintext, "plaintext")
+        if not plaintext:
+            raise ValueError("SM2 encryption needs a non-empty plaintext")
+        out = _pkey_crypt(public_key.native, plaintext, encrypt=True)
+        if out is None:  # pragma: no cover - only on an internal library failure
+            raise DecryptionError()
+        return out
+
+    def pke_decrypt(self, private_key: PrivateKey, ciphertext: bytes) -> bytes:
+        """Open an SM2 ciphertext: DER ``SM2Cipher`` or raw ``04 || x || y || C3 || C2``.
+
+        :class:`DecryptionError` for any failure (wrong key, tampering, malformed input).
+        """
+        if not isinstance(private_key, Sm2PrivateKey):
+            raise TypeError(f"gm suite needs an SM2 private key, not {type(private_key).__name__}")
+        ciphertext = _require_bytes(ciphertext, "ciphertext")
+        if ciphertext[:1] == b"\x04":
+            try:
+                ciphertext = sm2_cipher.raw_to_der(ciphertext, order="c1c3c2")
+            except ValueError:
+                raise DecryptionError() from None
+        out = _pkey_crypt(private_key.native, ciphertext, encrypt=False)
+        if out is None:
+            raise DecryptionError()
+        return out
+
+
+def _pkey_crypt(key: object, data: bytes, *, encrypt: bool) -> bytes | None:
+    """One ``EVP_PKEY_encrypt``/``EVP_PKEY_decrypt`` call on a Tongsuo SM2 key; None on failure."""
+    evp_pkey = key._evp_pkey  # type: ignore[attr-defined]
+    ctx = _lib.EVP_PKEY_CTX_new(evp_pkey, _ffi.NULL)
+    if ctx == _ffi.NULL:  # pragma: no cover
+        _ts_backend._consume_errors()
+        return None
+    try:
+        init = _lib.EVP_PKEY_encrypt_init if encrypt else _lib.EVP_PKEY_decrypt_init
+        op = _lib.EVP_PKEY_encrypt if encrypt else _lib.EVP_PKEY_decrypt
+        outlen = _ffi.new("size_t *")
+        if init(ctx) != 1 or op(ctx, _ffi.NULL, outlen, data, len(data)) != 1:
+            _ts_backend._consume_errors()
+            return None
+        buf = _ffi.new("unsigned char[]", max(1, outlen[0]))
+        if op(ctx, buf, outlen, data, len(data)) != 1:
+            _ts_backend._consume_errors()
+            return None
+        return bytes(_ffi.buffer(buf, outlen[0]))
+    finally:
+        _lib.EVP_PKEY_CTX_free(ctx)
+
+
+# -- SM4 low-level layer (interoperability; prefer GmSuite.encrypt, which authenticates) -------
+def _sm4_key(key: object) -> bytes:
+    key = _require_bytes(key, "SM4 key")
+    if len(key) != SM4_KEY_LEN:
+        raise ValueError(f"SM4 key must be {SM4_KEY_LEN} bytes, got {len(key)}")
+    return key
+
+
+def _sm4_iv(iv: object) -> bytes:
+    iv = _require_bytes(iv, "SM4 IV")
+    if len(iv) != SM4_BLOCK_LEN:
+        raise ValueError(f"SM4-CBC IV must be {SM4_BLOCK_LEN} bytes, got {len(iv)}")
+    return iv
+
+
+def sm4_encrypt_block(key: bytes, block: bytes) -> bytes:
+    """Raw SM4 on one 16-byte block (GB/T 32907 test vectors).
+
+    >>> k = bytes.fromhex("0123456789abcdeffedcba9876543210")
+    >>> sm4_encrypt_block(k, k).hex()
+    '681edf34d206965e86b3e94f536e4246'
+    """
+    key = _sm4_key(key)
+    block = _require_bytes(block, "block")
+    if len(block) != SM4_BLOCK_LEN:
+        raise ValueError(f"SM4 block must be {SM4_BLOCK_LEN} bytes, got {len(block)}")
+    enc = Cipher(algorithms.SM4(key), modes.ECB()).encryptor()
+    return enc.update(block) + enc.finalize()
+
+
+def sm4_decrypt_block(key: bytes, block: bytes) -> bytes:
+    """Inverse of :func:`sm4_encrypt_block`."""
+    key = _sm4_key(key)
+    block = _require_bytes(block, "block")
+    if len(block) != SM4_BLOCK_LEN:
+        raise ValueError(f"SM4 block must be {SM4_BLOCK_LEN} bytes, got {len(block)}")
+    dec = Cipher(algorithms.SM4(key), modes.ECB()).decryptor()
+    return dec.update(block) + dec.finalize()
+
+
+def sm4_cbc_encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
+    """SM4-CBC with PKCS#7 padding (unauthenticated — for talking to systems that use it).
+
+    >>> k, iv = bytes(16), bytes(range(16))
+    >>> sm4_cbc_decrypt(k, iv, sm4_cbc_encrypt(k, iv, b"invoice")) == b"invoice"
+    True
+    """
+    key, iv = _sm4_key(key), _sm4_iv(iv)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(_require_bytes(plaintext, "plaintext")) + padder.finalize()
+    enc = Cipher(algorithms.SM4(key), modes.CBC(iv)).encryptor()
+    return enc.update(padded) + enc.finalize()
+
+
+def sm4_cbc_decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+    """Inverse of :func:`sm4_cbc_encrypt`; :class:`DecryptionError` on bad length or padding."""
+    key, iv = _sm4_key(key), _sm4_iv(iv)
+    ciphertext = _require_bytes(ciphertext, "ciphertext")
+    if not ciphertext or len(ciphertext) % SM4_BLOCK_LEN:
+        raise DecryptionError()
+    dec = Cipher(algorithms.SM4(key), modes.CBC(iv)).decryptor()
+    padded = dec.update(ciphertext) + dec.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    try:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:
+        raise DecryptionError() from None

@@ -1,5 +1,10 @@
 """The ``intl`` suite: ECDSA P-256 with SHA-256, SHA-256, AES-256-GCM, all through pyca
-``cryptography`` — for interoperability with systems outside the national-crypto world."""
+``cryptography`` — for interoperability with systems outside the national-crypto world.
+
+Public-key encryption is ECIES: an ephemeral P-256 key ``e``, ``z = ECDH(e, recipient)``,
+``key || nonce = HKDF-SHA256(z, salt="", info="finchain-ecies-v1" || E || R)[:44]`` (``E``/``R`` the
+uncompressed ephemeral and recipient points), then AES-256-GCM. Wire form: ``E (65) || ct || tag``.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,16 @@ from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from finchain.crypto.errors import DecryptionError, InvalidKey, InvalidSignature
 from finchain.crypto.suite import CryptoSuite, PrivateKey, PublicKey
 
 _SIG_ALG = ec.ECDSA(hashes.SHA256())
 _NONCE_LEN = 12
+_ECIES_INFO = b"finchain-ecies-v1"
+_POINT_LEN = 65
+_TAG_LEN = 16
 
 
 class P256PublicKey(PublicKey):
@@ -168,3 +177,45 @@ class IntlSuite(CryptoSuite):
             )
         except (InvalidTag, ValueError):
             raise DecryptionError() from None
+
+    # -- public-key encryption (ECIES) -------------------------------------------------------
+    def pke_encrypt(self, public_key: PublicKey, plaintext: bytes) -> bytes:
+        """ECIES-encrypt ``plaintext`` to ``public_key``: ``E || AES-256-GCM(ct || tag)``."""
+        if not isinstance(public_key, P256PublicKey):
+            raise TypeError(f"intl suite needs a P-256 public key, not {type(public_key).__name__}")
+        plaintext = _require_bytes(plaintext, "plaintext")
+        eph = ec.generate_private_key(ec.SECP256R1())
+        eph_point = eph.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        shared = eph.exchange(ec.ECDH(), public_key.native)
+        key, nonce = _ecies_kdf(shared, eph_point, public_key.to_bytes())
+        return eph_point + AESGCM(key).encrypt(nonce, plaintext, None)
+
+    def pke_decrypt(self, private_key: PrivateKey, ciphertext: bytes) -> bytes:
+        """Open an ECIES ciphertext; :class:`DecryptionError` for any failure."""
+        if not isinstance(private_key, P256PrivateKey):
+            raise TypeError(
+                f"intl suite needs a P-256 private key, not {type(private_key).__name__}"
+            )
+        ciphertext = _require_bytes(ciphertext, "ciphertext")
+        if len(ciphertext) < _POINT_LEN + _TAG_LEN or ciphertext[0] != 4:
+            raise DecryptionError()
+        eph_point = ciphertext[:_POINT_LEN]
+        try:
+            eph = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), eph_point)
+            shared = private_key.native.exchange(ec.ECDH(), eph)
+            key, nonce = _ecies_kdf(shared, eph_point, private_key.public_key().to_bytes())
+            return AESGCM(key).decrypt(nonce, ciphertext[_POINT_LEN:], None)
+        except (InvalidTag, ValueError):
+            raise DecryptionError() from None
+
+
+def _ecies_kdf(shared: bytes, eph_point: bytes, recipient_point: bytes) -> tuple[bytes, bytes]:
+    okm = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32 + _NONCE_LEN,
+        salt=None,
+        info=_ECIES_INFO + eph_point + recipient_point,
+    ).derive(shared)
+    return okm[:32], okm[32:]

@@ -170,6 +170,17 @@ class CryptoSuite(abc.ABC):
     def decrypt(self, key: bytes, sealed: bytes, associated_data: bytes = b"") -> bytes:
         """Open what :meth:`encrypt` sealed; :class:`DecryptionError` on any failure."""
 
+    # -- public-key encryption ---------------------------------------------------------------
+    @abc.abstractmethod
+    def pke_encrypt(self, public_key: PublicKey, plaintext: bytes) -> bytes:
+        """Encrypt ``plaintext`` so that only the holder of ``public_key``'s private key can read
+        it (``gm``: SM2 encryption, GB/T 32918.4; ``intl``: ECIES over P-256). Meant for short
+        secrets such as a document key wrapped per party."""
+
+    @abc.abstractmethod
+    def pke_decrypt(self, private_key: PrivateKey, ciphertext: bytes) -> bytes:
+        """Open what :meth:`pke_encrypt` produced; :class:`DecryptionError` on any failure."""
+
     @cached_property
     def symmetric_key_len(self) -> int:
         """Key length in bytes for :meth:`encrypt`."""
