@@ -12,6 +12,7 @@ MODULES = [
     "finchain.crypto.merkle",
     "finchain.crypto.gm",
     "finchain.crypto.sm2_cipher",
+    "finchain.crypto.ca",
 ]
 
 

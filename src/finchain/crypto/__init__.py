@@ -13,7 +13,13 @@ from __future__ import annotations
 from functools import cache
 
 from finchain.crypto import sm2_cipher
-from finchain.crypto.errors import CryptoError, DecryptionError, InvalidKey, InvalidSignature
+from finchain.crypto.errors import (
+    CertificateError,
+    CryptoError,
+    DecryptionError,
+    InvalidKey,
+    InvalidSignature,
+)
 from finchain.crypto.merkle import MerkleProof, MerkleTree, merkle_root, verify_proof
 from finchain.crypto.suite import ADDRESS_LEN, CryptoSuite, PrivateKey, PublicKey
 
@@ -37,6 +43,7 @@ def get_suite(name: str) -> CryptoSuite:
 __all__ = [
     "ADDRESS_LEN",
     "SUITES",
+    "CertificateError",
     "CryptoError",
     "CryptoSuite",
     "DecryptionError",

@@ -25,3 +25,16 @@ class DecryptionError(CryptoError):
 
     def __init__(self) -> None:
         super().__init__("decryption failed")
+
+
+class CertificateError(CryptoError):
+    """A member certificate or revocation list was rejected.
+
+    ``reason`` is a stable machine-readable code: ``"malformed"``, ``"bad-signature"``,
+    ``"unknown-issuer"``, ``"not-a-ca"``, ``"org-mismatch"``, ``"expired"``,
+    ``"not-yet-valid"``, ``"revoked"``, ``"wrong-suite"``, ``"chain-too-long"``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
