@@ -1,0 +1,320 @@
+"""The mempool: admission, batching and the pool of batches waiting to be ordered.
+
+**Admission** (:meth:`Mempool.admit`, for client submissions): each raw transaction is decoded
+(canonical bytes only), checked for size, chain id, block limit (``head < block_limit <= head +
+window``) and duplicates (pending here, or already committed — ``is_committed`` asks the ledger's
+transaction index); the survivors' signatures are verified **in one batch on a thread pool**
+(``suite.verify_batch``; the SM2 library releases the GIL), never on the event loop. Capacity is
+checked first: when the pool cannot take the whole submission it raises :class:`MempoolFull` and
+nothing of the request is taken — the client sees the refusal and retries; nothing is ever
+dropped silently.
+
+**Dissemination**: admitted transactions are cut into :class:`~finchain.chain.types.Batch` es
+(``batch_size`` or ``batch_interval_ms``, whichever first) that the node stores and broadcasts to
+every validator. Batches from peers (:meth:`Mempool.add_peer_batch`) get the same signature check.
+Consensus orders only batch digests: :meth:`Mempool.proposal` hands the leader the digests of
+batches that are stored here and not yet committed (nor proposed in the last few seconds).
+
+>>> import asyncio
+>>> from finchain.crypto import get_suite
+>>> from finchain.chain.types import Transaction
+>>> suite = get_suite("intl")
+>>> pool = Mempool(suite=suite, chain_id="t", capacity=10)
+>>> key = suite.generate_key()
+>>> tx = Transaction.create(suite, key, contract="c", method="m", block_limit=5, chain_id="t")
+>>> [r.ok for r in asyncio.run(pool.admit([tx.encode(), tx.encode()], head=0))]
+[True, False]
+>>> len(pool)
+1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from finchain.chain.codec import CodecError
+from finchain.chain.config import MempoolConfig
+from finchain.chain.errors import ChainError
+from finchain.chain.types import Batch, Transaction
+from finchain.crypto import CryptoSuite, InvalidKey, PublicKey
+
+
+class MempoolError(ChainError):
+    """Base of mempool refusals."""
+
+
+class MempoolFull(MempoolError):
+    """The pool holds ``size`` of ``capacity`` transactions and cannot take ``wanted`` more."""
+
+    def __init__(self, size: int, capacity: int, wanted: int) -> None:
+        super().__init__(
+            f"mempool full: {size} of {capacity} transactions pending, cannot take {wanted} more;"
+            " retry later"
+        )
+        self.size = size
+        self.capacity = capacity
+        self.wanted = wanted
+
+
+#: per-transaction refusal reasons (JSON-RPC error codes in :mod:`finchain.chain.rpc.jsonrpc`)
+MALFORMED = "malformed"
+TOO_LARGE = "too_large"
+WRONG_CHAIN = "wrong_chain"
+BLOCK_LIMIT = "block_limit"
+DUPLICATE = "duplicate"
+BAD_SIGNATURE = "bad_signature"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What happened to one submitted transaction."""
+
+    hash: bytes | None
+    reason: str | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(eq=False, slots=True)
+class PooledBatch:
+    """A batch known to this node and not yet committed."""
+
+    batch: Batch
+    hashes: list[bytes]
+    received: float
+    proposed_at: float | None = None
+
+
+class Mempool:
+    """Transactions admitted and not yet committed, grouped into disseminated batches."""
+
+    def __init__(
+        self,
+        *,
+        suite: CryptoSuite,
+        chain_id: str,
+        capacity: int | None = None,
+        config: MempoolConfig | None = None,
+        is_committed: Callable[[bytes], bool] = lambda h: False,
+        executor: ThreadPoolExecutor | None = None,
+        repropose_after_s: float = 3.0,
+    ) -> None:
+        self.config = config or MempoolConfig()
+        self.capacity = capacity if capacity is not None else self.config.capacity
+        self.suite = suite
+        self.chain_id = chain_id
+        self.is_committed = is_committed
+        self.executor = executor
+        self.repropose_after_s = repropose_after_s
+        #: admitted here, not yet cut into a batch: hash -> transaction
+        self._loose: dict[bytes, Transaction] = {}
+        #: every uncommitted transaction hash known here -> admission time
+        self._known: dict[bytes, float] = {}
+        self._batches: collections.OrderedDict[bytes, PooledBatch] = collections.OrderedDict()
+        self._key_cache: dict[bytes, PublicKey] = {}
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self._reserved = 0
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    @property
+    def loose(self) -> int:
+        """Admitted transactions not yet in a batch."""
+        return len(self._loose)
+
+    def admitted_at(self, tx_hash: bytes) -> float | None:
+        return self._known.get(tx_hash)
+
+    # -- admission -------------------------------------------------------------------------
+    async def admit(self, raws: Sequence[bytes], *, head: int) -> list[Admission]:
+        """Admit client transactions (see module docstring); :class:`MempoolFull` when full."""
+        wanted = len(raws)
+        if len(self._known) + self._reserved + wanted > self.capacity:
+            self.rejected["full"] += wanted
+            raise MempoolFull(len(self._known) + self._reserved, self.capacity, wanted)
+        self._reserved += wanted
+        try:
+            return await self._admit(raws, head)
+        finally:
+            self._reserved -= wanted
+
+    async def _admit(self, raws: Sequence[bytes], head: int) -> list[Admission]:
+        cfg = self.config
+        out: list[Admission | None] = [None] * len(raws)
+        candidates: list[tuple[int, Transaction]] = []
+        seen: set[bytes] = set()
+        for i, raw in enumerate(raws):
+            if len(raw) > cfg.max_tx_bytes:
+                out[i] = Admission(
+                    None, TOO_LARGE, f"transaction of {len(raw)} bytes exceeds {cfg.max_tx_bytes}"
+                )
+                continue
+            try:
+                tx = Transaction.decode(raw, self.suite)
+            except CodecError as exc:
+                out[i] = Admission(None, MALFORMED, str(exc))
+                continue
+            h = tx.hash
+            if tx.chain_id != self.chain_id:
+                out[i] = Admission(
+                    h,
+                    WRONG_CHAIN,
+                    f"transaction is for chain {tx.chain_id!r}, not {self.chain_id!r}",
+                )
+            elif not head < tx.block_limit <= head + cfg.block_limit_window:
+                out[i] = Admission(
+                    h,
+                    BLOCK_LIMIT,
+                    f"block limit {tx.block_limit} is outside"
+                    f" ({head}, {head + cfg.block_limit_window}]",
+                )
+            elif h in seen or h in self._known or self.is_committed(h):
+                out[i] = Admission(h, DUPLICATE, "transaction already pending or committed")
+            else:
+                seen.add(h)
+                candidates.append((i, tx))
+        valid = await self.verify([tx for _, tx in candidates])
+        now = time.monotonic()
+        for (i, tx), ok in zip(candidates, valid, strict=True):
+            if not ok:
+                out[i] = Admission(tx.hash, BAD_SIGNATURE, "signature does not verify")
+            elif tx.hash in self._known:  # admitted concurrently by another request
+                out[i] = Admission(tx.hash, DUPLICATE, "transaction already pending or committed")
+            else:
+                self._known[tx.hash] = now
+                self._loose[tx.hash] = tx
+                out[i] = Admission(tx.hash)
+        result = [a for a in out if a is not None]
+        for a in result:
+            if a.reason is not None:
+                self.rejected[a.reason] += 1
+        return result
+
+    async def verify(self, txs: Sequence[Transaction]) -> list[bool]:
+        """Signature check of many transactions on the thread pool (off the event loop)."""
+        if not txs:
+            return []
+        items = []
+        bad: set[int] = set()
+        for i, tx in enumerate(txs):
+            key = self._public_key(tx.sender)
+            if key is None:
+                bad.add(i)
+                continue
+            items.append((key, tx.signing_bytes(), tx.signature))
+        loop = asyncio.get_running_loop()
+        # the outer call runs on the loop's default executor; the chunks on the verify pool
+        checked = await loop.run_in_executor(
+            None, lambda: self.suite.verify_batch(items, executor=self.executor)
+        )
+        it = iter(checked)
+        return [False if i in bad else next(it) for i in range(len(txs))]
+
+    def _public_key(self, raw: bytes) -> PublicKey | None:
+        key = self._key_cache.get(raw)
+        if key is None:
+            try:
+                key = self.suite.load_public_key(raw)
+            except InvalidKey:
+                return None
+            if len(self._key_cache) > 100_000:
+                self._key_cache.clear()
+            self._key_cache[raw] = key
+        return key
+
+    # -- batches ---------------------------------------------------------------------------
+    def cut_batch(self) -> Batch | None:
+        """Take up to ``batch_size`` loose transactions as a new batch (``None`` if none)."""
+        if not self._loose:
+            return None
+        size = self.config.batch_size
+        txs: list[Transaction] = []
+        for h in list(self._loose)[:size]:
+            txs.append(self._loose.pop(h))
+        batch = Batch(txs, self.suite)
+        self._batches[batch.digest] = PooledBatch(batch, [t.hash for t in txs], time.monotonic())
+        return batch
+
+    def has_batch(self, digest: bytes) -> bool:
+        return digest in self._batches
+
+    def get_batch(self, digest: bytes) -> Batch | None:
+        pooled = self._batches.get(digest)
+        return pooled.batch if pooled else None
+
+    def add_batch(self, batch: Batch) -> bool:
+        """Record a batch whose signatures were already checked; ``False`` if already known."""
+        if batch.digest in self._batches:
+            return False
+        now = time.monotonic()
+        hashes = []
+        for tx in batch.transactions:
+            h = tx.hash
+            hashes.append(h)
+            self._known.setdefault(h, now)
+            self._loose.pop(h, None)
+        self._batches[batch.digest] = PooledBatch(batch, hashes, now)
+        return True
+
+    async def add_peer_batch(self, batch: Batch) -> bool:
+        """Verify every signature of a peer's batch, then record it; ``False`` if refused."""
+        if batch.digest in self._batches:
+            return True
+        valid = await self.verify(batch.transactions)
+        if not all(valid):
+            return False
+        self.add_batch(batch)
+        return True
+
+    def proposal(self, limit: int | None = None) -> list[bytes]:
+        """Digests to propose: stored, uncommitted, not proposed within ``repropose_after_s``."""
+        limit = limit or self.config.max_block_batches
+        now = time.monotonic()
+        out: list[bytes] = []
+        for digest, pooled in self._batches.items():
+            if pooled.proposed_at is not None and now - pooled.proposed_at < self.repropose_after_s:
+                continue
+            pooled.proposed_at = now
+            out.append(digest)
+            if len(out) >= limit:
+                break
+        return out
+
+    def mark_proposed(self, digests: Iterable[bytes]) -> None:
+        """Another leader proposed these: hold them back from our own proposals for a while."""
+        now = time.monotonic()
+        for d in digests:
+            pooled = self._batches.get(d)
+            if pooled is not None:
+                pooled.proposed_at = now
+
+    def on_committed(self, digests: Iterable[bytes], tx_hashes: Iterable[bytes]) -> None:
+        """Forget committed batches and transactions."""
+        for d in digests:
+            pooled = self._batches.pop(d, None)
+            if pooled is not None:
+                for h in pooled.hashes:
+                    self._known.pop(h, None)
+        for h in tx_hashes:
+            self._known.pop(h, None)
+            self._loose.pop(h, None)
+
+    def expire(self, head: int) -> int:
+        """Drop loose transactions whose block limit has passed; returns how many."""
+        gone = [h for h, tx in self._loose.items() if tx.block_limit <= head]
+        for h in gone:
+            del self._loose[h]
+            self._known.pop(h, None)
+        return len(gone)
+
+    def batch_count(self) -> int:
+        return len(self._batches)

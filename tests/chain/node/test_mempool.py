@@ -1,0 +1,112 @@
+"""Mempool admission, back-pressure and batching (real signatures, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finchain.chain.config import MempoolConfig
+from finchain.chain.mempool import (
+    BAD_SIGNATURE,
+    BLOCK_LIMIT,
+    DUPLICATE,
+    MALFORMED,
+    WRONG_CHAIN,
+    Mempool,
+    MempoolFull,
+)
+from finchain.chain.types import Batch, Transaction
+from finchain.crypto import get_suite
+
+SUITE = get_suite("intl")
+KEY = SUITE.generate_key()
+
+
+def tx(i: int, *, limit: int = 50, chain: str = "c") -> Transaction:
+    return Transaction.create(
+        SUITE,
+        KEY,
+        contract="transfer",
+        method="transfer",
+        args={"n": i},
+        block_limit=limit,
+        chain_id=chain,
+    )
+
+
+def test_admission_checks() -> None:
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100)
+    good = tx(1)
+    forged = Transaction.from_list(SUITE, [*tx(2).to_list()[:-1], tx(3).signature])
+    batch = [
+        good.encode(),
+        good.encode(),
+        forged.encode(),
+        tx(4, limit=10).encode(),
+        tx(5, chain="other").encode(),
+        b"\x01\x02",
+        tx(6, limit=10_000).encode(),
+    ]
+    res = asyncio.run(pool.admit(batch, head=10))
+    assert [r.reason for r in res] == [
+        None,
+        DUPLICATE,
+        BAD_SIGNATURE,
+        BLOCK_LIMIT,
+        WRONG_CHAIN,
+        MALFORMED,
+        BLOCK_LIMIT,
+    ]
+    assert len(pool) == 1
+    # committed transactions are duplicates too
+    old = tx(7)
+    committed = {old.hash}
+    pool2 = Mempool(suite=SUITE, chain_id="c", capacity=100, is_committed=committed.__contains__)
+    assert asyncio.run(pool2.admit([old.encode()], head=0))[0].reason == DUPLICATE
+
+
+def test_full_pool_refuses_whole_request_and_takes_nothing() -> None:
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=5)
+    asyncio.run(pool.admit([tx(i).encode() for i in range(4)], head=0))
+    with pytest.raises(MempoolFull, match="mempool full: 4 of 5"):
+        asyncio.run(pool.admit([tx(i).encode() for i in range(10, 13)], head=0))
+    assert len(pool) == 4
+    # after a commit frees room the same request is taken
+    b = pool.cut_batch()
+    assert b is not None and len(b) == 4
+    pool.on_committed([b.digest], [t.hash for t in b.transactions])
+    assert len(pool) == 0
+    assert all(
+        r.ok for r in asyncio.run(pool.admit([tx(i).encode() for i in range(10, 13)], head=0))
+    )
+
+
+def test_peer_batch_with_a_forged_signature_is_refused() -> None:
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100)
+    forged = Transaction.from_list(SUITE, [*tx(2).to_list()[:-1], tx(3).signature])
+    assert not asyncio.run(pool.add_peer_batch(Batch([tx(1), forged], SUITE)))
+    good = Batch([tx(1), tx(2)], SUITE)
+    assert asyncio.run(pool.add_peer_batch(good))
+    assert pool.proposal() == [good.digest]
+    assert pool.proposal() == []  # not re-proposed right away
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=60), st.integers(1, 7))
+def test_batches_partition_admitted_transactions(ids: list[int], batch_size: int) -> None:
+    pool = Mempool(
+        suite=SUITE, chain_id="c", capacity=1000, config=MempoolConfig(batch_size=batch_size)
+    )
+    txs = {i: tx(i) for i in set(ids)}
+    res = asyncio.run(pool.admit([txs[i].encode() for i in ids], head=0))
+    admitted = [r.hash for r in res if r.ok]
+    assert len(admitted) == len(set(ids))
+    seen: list[bytes] = []
+    while (b := pool.cut_batch()) is not None:
+        assert 1 <= len(b) <= batch_size
+        seen.extend(t.hash for t in b.transactions)
+    assert seen == admitted  # every admitted tx in exactly one batch, in admission order
+    assert len(pool) == len(admitted)  # still pending until committed
