@@ -1,0 +1,20 @@
+"""Every docstring example in the stream package runs."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import finchain.stream
+
+MODULES = sorted(m.name for m in pkgutil.walk_packages(finchain.stream.__path__, "finchain.stream."))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
