@@ -1,0 +1,131 @@
+"""``finchain chain``: lay out, start, stop and inspect a local consortium network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="Consortium chain: init / up / down / status of a local network; node.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="Directory to create the network in."),
+    orgs: int = typer.Option(2, "--orgs", help="Member organisations (one CA each)."),
+    validators: int = typer.Option(4, "--validators", help="Validator nodes."),
+    observers: int = typer.Option(1, "--observers", help="Observer nodes."),
+    suite: str = typer.Option("gm", "--suite", help="gm (SM2/SM3/SM4) or intl."),
+    consensus: str = typer.Option("hotstuff", "--consensus", help="Consensus algorithm."),
+    base_port: int = typer.Option(
+        0, "--base-port", help="First port (p2p ports, then RPC ports); 0 = free ports."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address nodes bind and advertise."),
+    chain_id: str = typer.Option("finchain-local", "--chain-id"),
+) -> None:
+    """Keys, consortium CA, certificates, genesis and per-node configs into DIRECTORY."""
+    from rich.console import Console
+
+    from finchain.chain.network import init_network
+
+    specs = init_network(
+        directory,
+        orgs=orgs,
+        validators=validators,
+        observers=observers,
+        suite=suite,
+        consensus=consensus,
+        base_port=base_port,
+        host=host,
+        chain_id=chain_id,
+    )
+    Console().print(f"[green]network of {len(specs)} nodes laid out in {directory}[/]")
+    for s in specs:
+        Console().print(f"  {s.name:<12} {s.role:<9} p2p {s.host}:{s.p2p_port}  rpc {s.rpc_url}")
+
+
+@app.command()
+def up(
+    directory: Path = typer.Argument(..., help="Network directory (from `chain init`)."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for health."),
+) -> None:
+    """Start every node as its own process and wait until all are healthy."""
+    from rich.console import Console
+
+    from finchain.chain import network
+
+    specs = network.up(directory, timeout=timeout)
+    pids = network.read_pids(directory)
+    console = Console()
+    console.print(f"[green]{len(specs)} nodes up[/]")
+    for s in specs:
+        console.print(f"  {s.name:<12} {s.role:<9} pid {pids.get(s.name)}  {s.rpc_url}")
+
+
+@app.command()
+def down(directory: Path = typer.Argument(..., help="Network directory.")) -> None:
+    """Stop every node of the network."""
+    from finchain.chain import network
+
+    stopped = network.down(directory)
+    typer.echo(f"stopped {len(stopped)} nodes" + (f": {', '.join(stopped)}" if stopped else ""))
+
+
+@app.command()
+def status(
+    directory: Path = typer.Argument(..., help="Network directory."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the table as JSON."),
+) -> None:
+    """Heights, roles, peers and mempool of every node, as a table."""
+    import json
+
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    from finchain.chain import network
+
+    _, specs = network.load_network(directory)
+    pids = network.read_pids(directory)
+    table = Table(title=f"network {directory}")
+    for col in ("node", "role", "pid", "height", "round", "peers", "mempool", "rpc"):
+        table.add_column(col)
+    rows = []
+    with httpx.Client(timeout=2.0) as client:
+        for s in specs:
+            row = {"node": s.name, "role": s.role, "pid": pids.get(s.name), "rpc": s.rpc_url}
+            try:
+                r = client.post(
+                    s.rpc_url + "/",
+                    json={"jsonrpc": "2.0", "id": 1, "method": "getStatus", "params": []},
+                )
+                st = r.json()["result"]
+                row.update(
+                    height=st["height"],
+                    round=st.get("round"),
+                    peers=st["peers"],
+                    mempool=st["mempool"],
+                )
+            except (httpx.HTTPError, KeyError, ValueError):
+                row.update(height="down", round=None, peers=None, mempool=None)
+            rows.append(row)
+            table.add_row(
+                *(
+                    str(row.get(c, "")) if row.get(c) is not None else "-"
+                    for c in ("node", "role", "pid", "height", "round", "peers", "mempool", "rpc")
+                )
+            )
+    Console().print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(rows, indent=1))
+
+
+@app.command()
+def node(config: Path = typer.Argument(..., help="A node.yaml written by `chain init`.")) -> None:
+    """Run one node in the foreground (what `chain up` starts per node)."""
+    from finchain.chain.node import run_node
+
+    run_node(str(config))

@@ -1,0 +1,348 @@
+"""The node's single seam onto the ledger core, consensus and the consortium CA.
+
+Everything :mod:`finchain.chain.node` needs from other subsystems goes through :class:`Ledger`:
+the block store and executor (ledger core), the genesis (validator set in replica order), the
+consensus factory and commit-proof check, and the node's own credentials and the trust store
+that decides who may connect. Keeping the seam in one module keeps the node readable and lets a
+test open a ledger without a network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finchain.chain.config import NodeConfig
+from finchain.chain.errors import ChainError
+from finchain.chain.net.handshake import Credentials
+from finchain.chain.net.identity import ConsortiumVerifier, encode_bundle
+from finchain.chain.types import Batch, BlockHeader, Payload, Receipt, Transaction
+from finchain.crypto import CryptoSuite, PublicKey, get_suite
+
+
+class LedgerError(ChainError):
+    """The node's ledger cannot be opened (bad files, foreign store, unknown algorithm)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedBlock:
+    """What the node needs to know after a block is executed and stored."""
+
+    header: BlockHeader
+    receipts: tuple[Receipt, ...]
+    tx_hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRecordView:
+    height: int
+    block_id: bytes
+    payload: bytes
+    proof: bytes
+
+
+def jsonable(value: Any) -> Any:
+    """Contract data with bytes as ``{"$hex": …}`` (for WebSocket event notifications)."""
+    from finchain.chain.rpc.methods import to_json
+
+    return to_json(value)
+
+
+class ValidatorKeys:
+    """The consensus :class:`Verifier` over the genesis validator keys (replica id = index)."""
+
+    def __init__(self, suite: CryptoSuite, keys: Sequence[PublicKey]) -> None:
+        self.suite = suite
+        self.keys = list(keys)
+
+    def verify(self, replica_id: int, data: bytes, signature: bytes) -> bool:
+        if not 0 <= replica_id < len(self.keys):
+            return False
+        return self.suite.is_valid(self.keys[replica_id], data, signature)
+
+
+class KeySigner:
+    """The consensus :class:`Signer` with this node's key."""
+
+    def __init__(self, suite: CryptoSuite, key: Any) -> None:
+        self.suite = suite
+        self.key = key
+
+    def sign(self, data: bytes) -> bytes:
+        return self.suite.sign(self.key, data)
+
+
+def consensus_config(suite: CryptoSuite, chain_id: str, options: Mapping[str, Any]) -> Any:
+    from finchain.chain.consensus.common import ConsensusConfig
+
+    known = {
+        k: int(v)
+        for k, v in options.items()
+        if k
+        in (
+            "base_timeout_ms",
+            "max_timeout_ms",
+            "backoff",
+            "retain_blocks",
+            "max_sync_blocks",
+            "max_payload_bytes",
+            "checkpoint_interval",
+            "heartbeat_ms",
+            "election_min_ms",
+            "snapshot_every",
+            "seed",
+        )
+    }
+    return ConsensusConfig(hash=suite.hash, chain_id=chain_id.encode(), **known)
+
+
+class Ledger:
+    """Store, executor, genesis, consensus factory and credentials of one node."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        from finchain.chain import genesis as genesis_mod
+        from finchain.chain.contracts import builtin_registry
+        from finchain.chain.execution.executor import BlockExecutor
+        from finchain.chain.storage import BlockStore
+        from finchain.crypto.ca import TrustStore, load_certificates
+        from finchain.crypto.cert import RevocationList
+        from finchain.crypto.errors import CryptoError
+
+        self.config = config
+        self.suite = get_suite(config.suite)
+        try:
+            self.key = self.suite.load_private_key(Path(config.key).read_bytes())
+            certs = load_certificates(Path(config.certificate).read_text(encoding="utf-8"))
+            roots = load_certificates(Path(config.ca).read_text(encoding="utf-8"))
+            crls = []
+            if config.crl is not None and Path(config.crl).exists():
+                crls.append(RevocationList.from_pem(Path(config.crl).read_text(encoding="utf-8")))
+            trust = TrustStore(roots, crls)
+            trust.verify(certs[0], int(time.time() * 1000), chain=certs[1:])
+        except OSError as exc:
+            raise LedgerError(f"{config.name}: cannot read {exc.filename}: {exc.strerror}") from exc
+        except CryptoError as exc:
+            raise LedgerError(f"{config.name}: credentials unusable: {exc}") from exc
+        if certs[0].public_key != self.key.public_key().to_bytes():
+            raise LedgerError(f"{config.name}: node.key does not match node.cert")
+        self.certificate = certs[0]
+        self.credentials = Credentials(
+            name=config.name,
+            certificate=encode_bundle(certs[0], certs[1:]),
+            key=self.key,
+            suite=self.suite,
+        )
+        self.peer_verifier = ConsortiumVerifier(trust, suite=self.suite.name)
+        self.genesis = genesis_mod.Genesis.load(Path(config.genesis))
+        if self.genesis.suite != self.suite.name:
+            raise LedgerError(f"genesis uses suite {self.genesis.suite}, node {self.suite.name}")
+        self.chain_id: str = self.genesis.chain_id
+        validators = sorted(self.genesis.validators, key=lambda v: v.index)
+        self.validator_names: list[str] = [v.node_id for v in validators]
+        self.validator_keys = ValidatorKeys(
+            self.suite, [self.suite.load_public_key(v.public_key) for v in validators]
+        )
+        self.store = BlockStore(Path(config.data_dir), suite=self.suite)
+        self.registry = builtin_registry()
+        self.genesis.initialize(self.store, self.registry)
+        self.executor = BlockExecutor(
+            self.store,
+            self.registry,
+            chain_id=self.chain_id,
+            signature_checker=self._check_signatures,
+        )
+        self.verified: set[bytes] | None = None  # set by the node: hashes checked at admission
+        options = {**self.genesis.consensus_config, **config.consensus_options}
+        self._consensus_config = consensus_config(self.suite, self.chain_id, options)
+
+    # -- consensus ---------------------------------------------------------------------------
+    def make_consensus(self, config: NodeConfig, replica_id: int | None) -> Any:
+        from finchain.chain.consensus import make_consensus
+        from finchain.chain.consensus.base import restore
+
+        assert replica_id is not None
+        return make_consensus(
+            self.genesis.consensus or config.consensus,
+            replica_id=replica_id,
+            n=len(self.validator_names),
+            signer=KeySigner(self.suite, self.key),
+            verifier=self.validator_keys,
+            persisted=restore(self.store.persisted()),
+            config=self._consensus_config,
+        )
+
+    def verify_commit(self, height: int, block_id: bytes, payload: bytes, proof: bytes) -> bool:
+        """Check a commit record from a peer against the genesis validator set."""
+        from finchain.chain.consensus import verify_commit_proof
+
+        name = self.genesis.consensus or self.config.consensus
+        if not verify_commit_proof(
+            name,
+            block_id=block_id,
+            height=height,
+            proof=proof,
+            n=len(self.validator_names),
+            verifier=self.validator_keys,
+            config=self._consensus_config,
+        ):
+            return False
+        return payload_bound(name, proof, payload, self._consensus_config)
+
+    def persist(self, key: str, value: bytes) -> None:
+        self.store.persist(key, value)
+
+    # -- blocks ------------------------------------------------------------------------------
+    @property
+    def height(self) -> int:
+        return int(self.store.last_height)
+
+    def has_tx(self, tx_hash: bytes) -> bool:
+        return bool(self.store.has_tx(tx_hash))
+
+    def has_batch(self, digest: bytes) -> bool:
+        return bool(self.store.has_batch(digest))
+
+    def get_batch(self, digest: bytes) -> Batch | None:
+        raw = self.store.get_batch(digest)
+        return None if raw is None else Batch.decode(raw, self.suite)
+
+    def put_batches(self, batches: Sequence[Batch]) -> None:
+        self.store.put_batches([(b.digest, b.encode()) for b in batches])
+
+    def pending_batches(self) -> list[Batch]:
+        out = []
+        for d in self.store.pending_batches():
+            b = self.get_batch(d)
+            if b is not None:
+                out.append(b)
+        return out
+
+    def commit_record(self, height: int) -> CommitRecordView | None:
+        rec = self.store.get_commit_record(height)
+        if rec is None:
+            return None
+        return CommitRecordView(rec.height, rec.block_id, rec.payload, rec.proof)
+
+    def _check_signatures(self, txs: Sequence[Transaction]) -> list[bool]:
+        """Signature check inside execution: skip what admission verified or what is a replay."""
+        verified = self.verified or set()
+        out = [True] * len(txs)
+        todo: list[int] = []
+        for i, tx in enumerate(txs):
+            h = tx.hash
+            if h not in verified and not self.store.has_tx(h):
+                todo.append(i)
+        if todo:
+            items = []
+            where = []
+            for i in todo:
+                try:
+                    key = self.suite.load_public_key(txs[i].sender)
+                except Exception:
+                    out[i] = False
+                    continue
+                items.append((key, txs[i].signing_bytes(), txs[i].signature))
+                where.append(i)
+            for i, ok in zip(where, self.suite.verify_batch(items), strict=True):
+                out[i] = ok
+        return out
+
+    def execute(
+        self,
+        height: int,
+        block_id: bytes,
+        payload: Payload,
+        proof: bytes,
+        batches: Mapping[bytes, Batch],
+    ) -> ExecutedBlock:
+        """Execute and store the block (one LMDB write transaction)."""
+        done = self.executor.apply(
+            height=height, block_id=block_id, payload=payload, proof=proof, batches=batches
+        )
+        return ExecutedBlock(done.header, done.receipts, tuple(r.tx_hash for r in done.receipts))
+
+    def call(self, contract: str, method: str, args: dict[str, Any]) -> Any:
+        return self.executor.query(contract, method, args)
+
+    # -- proofs ------------------------------------------------------------------------------
+    def tx_proof(self, tx_hash: bytes) -> dict[str, Any] | None:
+        import finchain.chain.proofs as proofs
+
+        return proofs.transaction_proof_json(self.store, tx_hash)  # type: ignore[no-any-return]
+
+    def receipt_proof(self, tx_hash: bytes) -> dict[str, Any] | None:
+        import finchain.chain.proofs as proofs
+
+        return proofs.receipt_proof_json(self.store, tx_hash)  # type: ignore[no-any-return]
+
+    def genesis_json(self) -> dict[str, Any]:
+        return dict(self.genesis.to_dict())
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def payload_bound(name: str, proof: bytes, payload: bytes, config: Any) -> bool:
+    """Whether the certified block of ``proof`` carries exactly ``payload`` (by digest)."""
+    if name == "hotstuff":
+        from finchain.chain.consensus.common import unpack
+        from finchain.chain.consensus.hotstuff import Header
+
+        try:
+            header = Header.from_wire(unpack(proof)[0][0])
+        except (ValueError, IndexError, TypeError):
+            return False
+        return bool(header.payload_digest == config.hash(payload))
+    raise LedgerError(f"no payload binding check for consensus {name!r}")
+
+
+def open_ledger(config: NodeConfig) -> Ledger:
+    """The ledger of the node configured by ``config``."""
+    return Ledger(config)
+
+
+def write_genesis(
+    path: Path,
+    *,
+    chain_id: str,
+    suite: str,
+    consensus: str,
+    validators: Sequence[tuple[str, str, bytes, str, int]],
+    observers: Sequence[tuple[str, str, bytes, str, int]],
+    orgs: Sequence[str],
+    admin: bytes,
+    allocations: Sequence[tuple[bytes, int]] = (),
+    consensus_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a genesis: validators ``(name, org, public key, host, port)`` in replica order,
+    observers, one member per organisation (the first also holding the ``admin`` key), the
+    transfer contract installed and open to everyone, and initial ``allocations``."""
+    from finchain.chain.genesis import Genesis, MemberSpec, ObserverSpec, ValidatorSpec
+
+    genesis = Genesis(
+        chain_id=chain_id,
+        suite=suite,
+        consensus=consensus,
+        consensus_config=dict(consensus_config or {}),
+        validators=tuple(
+            ValidatorSpec(index=i, node_id=n, org=o, public_key=k, host=h, port=p)
+            for i, (n, o, k, h, p) in enumerate(validators)
+        ),
+        observers=tuple(
+            ObserverSpec(node_id=n, org=o, public_key=k, host=h, port=p)
+            for n, o, k, h, p in observers
+        ),
+        members=tuple(
+            MemberSpec(org=org, name=org, admins=(admin,) if i == 0 else ())
+            for i, org in enumerate(orgs)
+        ),
+        balances=tuple(sorted({a: v for a, v in allocations}.items())),
+        contracts=(("transfer", b""),),
+        acls=(("transfer", "open", ()),),
+        timestamp=int(time.time() * 1000),
+    )
+    genesis.validate()
+    genesis.save(path)

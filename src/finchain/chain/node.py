@@ -1,0 +1,624 @@
+"""One finchain node process: peer network, mempool, consensus driver, execution, RPC.
+
+The node is the I/O shell around pure parts:
+
+* **consensus** (a sans-I/O state machine) is fed peer messages, timers and payloads; its actions
+  are carried out in order — :class:`~finchain.chain.consensus.base.Persist` is written (synced
+  LMDB) before any later ``Send`` leaves, ``SetTimer`` becomes a loop timer, ``RequestPayload``
+  is answered with the digests of batches waiting here, ``Commit`` goes to the execution queue;
+* **execution** takes commits strictly in height order, fetches missing batches from peers,
+  executes with the ledger core's executor and stores the block in one LMDB transaction, then
+  tells the mempool, the metrics and WebSocket subscribers;
+* **block sync**: every node tells its peers its height every second; a node that sees a peer
+  ahead of it (a restarted validator, an observer, a replica whose consensus jumped past blocks
+  it has not executed) fetches commit records ``(height, block_id, payload, proof)``, checks each
+  proof with the algorithm's ``verify_commit_proof`` against the genesis validator set and
+  executes them the same way.
+
+Roles: a *validator* runs consensus and accepts transactions; an *observer* never votes — it
+follows by block sync only, checks every commit proof, serves reads, and forwards submitted
+transactions' batches to validators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import finchain.chain.ledger_port as ledger_port
+from finchain.chain.config import NodeConfig
+from finchain.chain.consensus.base import (
+    Action,
+    Commit,
+    Persist,
+    RequestPayload,
+    Send,
+    SetTimer,
+    SyncRequired,
+)
+from finchain.chain.errors import ChainError
+from finchain.chain.mempool import Mempool
+from finchain.chain.metrics import NodeMetrics
+from finchain.chain.net import PeerAddress, PeerNetwork
+from finchain.chain.net import messages as m
+from finchain.chain.rpc import Dispatcher, EventHub, RpcServer
+from finchain.chain.types import Batch, Payload
+
+log = logging.getLogger(__name__)
+
+
+class NodeError(ChainError):
+    """A node cannot start or run (bad configuration, foreign store, port in use)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRecord:
+    """What consensus decided at one height (live or synced)."""
+
+    height: int
+    block_id: bytes
+    payload: bytes
+    proof: bytes
+
+
+class Node:
+    """A validator or observer; :meth:`run` serves until :meth:`stop`."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.started_at = time.time()
+        self.ledger = ledger_port.open_ledger(config)
+        self.suite = self.ledger.suite
+        self.genesis = self.ledger.genesis
+        self.validators: list[str] = list(self.ledger.validator_names)
+        self.replica_id = (
+            self.validators.index(config.name) if config.name in self.validators else None
+        )
+        if config.role == "validator" and self.replica_id is None:
+            raise NodeError(f"{config.name} is configured as a validator but genesis lists it not")
+        self.is_validator = config.role == "validator"
+        self.metrics = NodeMetrics()
+        self.verify_pool = ThreadPoolExecutor(
+            max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="verify"
+        )
+        self.exec_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="execute")
+        self.mempool = Mempool(
+            suite=self.suite,
+            chain_id=self.ledger.chain_id,
+            config=config.mempool,
+            is_committed=self.ledger.has_tx,
+            executor=self.verify_pool,
+        )
+        self.hub = EventHub()
+        self.dispatcher = Dispatcher()
+        self.consensus = (
+            self.ledger.make_consensus(config, self.replica_id) if self.is_validator else None
+        )
+        self.net: PeerNetwork | None = None
+        self.rpc: RpcServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._t0 = time.monotonic()
+        self._timers: dict[Any, asyncio.TimerHandle] = {}
+        self._commits: dict[int, CommitRecord] = {}
+        self._commit_wake = asyncio.Event()
+        self._peer_heights: dict[str, int] = {}
+        self._peer_roles: dict[str, str] = {}
+        self._requests: dict[int, asyncio.Future[Any]] = {}
+        self._rid = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._height_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._batch_arrived = asyncio.Event()
+        self._view_change_rounds = 0
+        self._sync_wanted = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def height(self) -> int:
+        return self.ledger.height
+
+    def now_ms(self) -> int:
+        return int((time.monotonic() - self._t0) * 1000)
+
+    async def start(self) -> None:
+        """Open the network and RPC, restore pending batches, start consensus."""
+        self._loop = asyncio.get_running_loop()
+        self._commit_wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._batch_arrived = asyncio.Event()
+        for batch in self.ledger.pending_batches():
+            self.mempool.add_batch(batch)
+        cfg = self.config
+        dial = {
+            p.name: PeerAddress(p.host, p.p2p_port)
+            for p in cfg.peers
+            if p.role == "validator" and (not self.is_validator or p.name > cfg.name)
+        }
+        self.net = PeerNetwork(
+            host=cfg.host,
+            port=cfg.p2p_port,
+            credentials=self.ledger.credentials,
+            verifier=self.ledger.peer_verifier,
+            chain_id=self.ledger.chain_id,
+            dial=dial,
+            on_message=self._on_peer_message,
+            on_peer_change=self._on_peer_change,
+        )
+        await self.net.start()
+        from finchain.chain.rpc.methods import register_methods
+
+        register_methods(self.dispatcher, self)
+        self.rpc = RpcServer(
+            dispatcher=self.dispatcher,
+            hub=self.hub,
+            host=cfg.host,
+            port=cfg.rpc_port,
+            metrics=self._render_metrics,
+            health=self.health,
+        )
+        await self.rpc.start()
+        self.metrics.height.set(self.height)
+        self._spawn(self._execute_loop())
+        self._spawn(self._status_loop())
+        if self.is_validator:
+            self._spawn(self._batch_loop())
+            assert self.consensus is not None
+            self._apply(self.consensus.on_start(self.now_ms()))
+        log.info(
+            "node started",
+            extra={
+                "node": cfg.name,
+                "role": cfg.role,
+                "height": self.height,
+                "rpc": cfg.rpc_port,
+                "p2p": cfg.p2p_port,
+            },
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for handle in self._timers.values():
+            handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        if self.rpc is not None:
+            await self.rpc.stop()
+        if self.net is not None:
+            await self.net.stop()
+        self.exec_pool.shutdown(wait=True)
+        self.verify_pool.shutdown(wait=False)
+        self.ledger.close()
+
+    async def run(self) -> None:
+        """Start, serve until :meth:`request_stop`, stop."""
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+
+        def done(t: asyncio.Task[None]) -> None:
+            if not t.cancelled() and t.exception() is not None:
+                log.error("node task failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+        self._tasks.append(task)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "name": self.config.name,
+            "role": self.config.role,
+            "height": self.height,
+        }
+
+    def _render_metrics(self) -> bytes:
+        self.metrics.mempool_size.set(len(self.mempool))
+        if self.net is not None:
+            self.metrics.peers.set(len(self.net.connected()))
+            self.metrics.peers_refused.set(self.net.refused)
+        return self.metrics.render()
+
+    # -- consensus driver ------------------------------------------------------------------
+    def _apply(self, actions: list[Action]) -> None:
+        assert self.consensus is not None and self.net is not None
+        for action in actions:
+            if isinstance(action, Persist):
+                self.ledger.persist(action.key, action.value)
+            elif isinstance(action, Send):
+                data = m.pack(m.CONSENSUS, self.consensus.encode_message(action.message))
+                if action.to is None:
+                    self.net.broadcast(data, [v for v in self.validators if v != self.config.name])
+                else:
+                    self.net.send(self.validators[action.to], data)
+            elif isinstance(action, SetTimer):
+                self._set_timer(action.at, action.token)
+            elif isinstance(action, RequestPayload):
+                self._spawn(self._propose(action.view))
+            elif isinstance(action, Commit):
+                self._queue_commit(
+                    CommitRecord(action.height, action.block_id, action.payload, action.proof)
+                )
+            elif isinstance(action, SyncRequired):
+                self._sync_wanted = max(self._sync_wanted, action.from_height)
+
+    def _set_timer(self, at: int, token: Any) -> None:
+        assert self._loop is not None
+        old = self._timers.pop(token, None)
+        if old is not None:
+            old.cancel()
+        delay = max(0.0, (at - self.now_ms()) / 1000)
+        self._timers[token] = self._loop.call_later(delay, self._on_timer, token)
+
+    def _on_timer(self, token: Any) -> None:
+        self._timers.pop(token, None)
+        if self.consensus is None or self._stop.is_set():
+            return
+        before = getattr(self.consensus, "current_round", 0)
+        self._apply(self.consensus.on_timer(token, self.now_ms()))
+        if isinstance(token, tuple) and token and token[0] == "hs-round":
+            after = getattr(self.consensus, "current_round", 0)
+            if after == before:
+                self.metrics.view_changes.inc()
+
+    async def _propose(self, view: int) -> None:
+        """Answer RequestPayload: batch digests waiting here (waits briefly when there are none)."""
+        cfg = self.config.mempool
+        deadline = time.monotonic() + max(0.05, cfg.batch_interval_ms * 5 / 1000)
+        while not self.mempool.batch_count() and time.monotonic() < deadline:
+            self._batch_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._batch_arrived.wait(), deadline - time.monotonic())
+        digests = self.mempool.proposal(cfg.max_block_batches)
+        payload = Payload(self.replica_id or 0, int(time.time() * 1000), tuple(digests))
+        if self.consensus is not None and not self._stop.is_set():
+            self._apply(self.consensus.on_payload(view, payload.encode(), self.now_ms()))
+
+    # -- batches ---------------------------------------------------------------------------
+    async def _batch_loop(self) -> None:
+        cfg = self.config.mempool
+        while not self._stop.is_set():
+            await asyncio.sleep(cfg.batch_interval_ms / 1000)
+            while self.mempool.loose:
+                batch = self.mempool.cut_batch()
+                if batch is None:
+                    break
+                self._publish_batch(batch)
+                if self.mempool.loose < cfg.batch_size:
+                    break
+
+    def _publish_batch(self, batch: Batch) -> None:
+        assert self.net is not None
+        self.ledger.put_batches([batch])
+        self.net.broadcast(
+            m.pack(m.BATCH, batch.encode()), [v for v in self.validators if v != self.config.name]
+        )
+        self._batch_arrived.set()
+
+    async def submit_batch_from_observer(self, batch: Batch) -> None:
+        """An observer forwards admitted transactions as a batch to every validator."""
+        self._publish_batch(batch)
+
+    async def _on_peer_batch(self, raw: bytes) -> None:
+        try:
+            batch = Batch.decode(raw, self.suite)
+        except ValueError:
+            return
+        if self.mempool.has_batch(batch.digest) or self.ledger.has_batch(batch.digest):
+            return
+        if await self.mempool.add_peer_batch(batch):
+            self.ledger.put_batches([batch])
+            self._batch_arrived.set()
+        else:
+            log.warning(
+                "batch with invalid signatures refused", extra={"digest": batch.digest.hex()}
+            )
+
+    async def _get_batches(self, digests: list[bytes]) -> dict[bytes, Batch]:
+        """Every batch of a block, fetching missing ones from peers (retries until found)."""
+        out: dict[bytes, Batch] = {}
+        missing: list[bytes] = []
+        for d in digests:
+            batch = self.mempool.get_batch(d) or self.ledger.get_batch(d)
+            if batch is None:
+                missing.append(d)
+            else:
+                out[d] = batch
+        attempt = 0
+        while missing and not self._stop.is_set():
+            peers = self._peers_to_ask()
+            if not peers:
+                await asyncio.sleep(0.1)
+                continue
+            peer = peers[attempt % len(peers)]
+            attempt += 1
+            try:
+                raws = await self._request(peer, m.BATCH_REQ, missing, timeout=2.0)
+            except TimeoutError:
+                continue
+            for raw in raws:
+                try:
+                    batch = Batch.decode(raw, self.suite)
+                except ValueError:
+                    continue
+                if batch.digest in missing:
+                    self.metrics.batches_fetched.inc()
+                    out[batch.digest] = batch
+                    self.ledger.put_batches([batch])
+            missing = [d for d in missing if d not in out]
+        return out
+
+    def _peers_to_ask(self) -> list[str]:
+        assert self.net is not None
+        connected = self.net.connected()
+        ahead = [p for p in connected if self._peer_heights.get(p, -1) >= self.height]
+        return ahead or connected
+
+    # -- peer messages ---------------------------------------------------------------------
+    def _on_peer_change(self, name: str, up: bool) -> None:
+        if self.net is not None:
+            self.metrics.peers.set(len(self.net.connected()))
+        if up:
+            assert self.net is not None
+            self.net.send(name, m.pack(m.STATUS, self.height, self.config.role))
+
+    def _on_peer_message(self, peer: str, data: bytes) -> None:
+        try:
+            msg = m.unpack(data)
+        except ValueError:
+            log.warning("malformed message", extra={"peer": peer})
+            return
+        kind = msg[0]
+        if kind == m.CONSENSUS:
+            self._on_consensus(peer, msg[1])
+        elif kind == m.BATCH:
+            if self.is_validator or peer in self.validators:
+                self._spawn(self._on_peer_batch(msg[1]))
+        elif kind == m.BATCH_REQ:
+            found = []
+            for d in msg[2][:256]:
+                batch = self.mempool.get_batch(d) or self.ledger.get_batch(d)
+                if batch is not None:
+                    found.append(batch.encode())
+            assert self.net is not None
+            self.net.send(peer, m.pack(m.BATCH_RSP, msg[1], found))
+        elif kind in (m.BATCH_RSP, m.SYNC_RSP):
+            fut = self._requests.pop(msg[1], None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg[2] if kind == m.BATCH_RSP else (msg[2], msg[3]))
+        elif kind == m.SYNC_REQ:
+            self._answer_sync(peer, msg[1], int(msg[2]), int(msg[3]))
+        elif kind == m.STATUS:
+            self._peer_heights[peer] = int(msg[1])
+            self._peer_roles[peer] = str(msg[2])
+            if int(msg[1]) > self.height:
+                self._commit_wake.set()
+
+    def _on_consensus(self, peer: str, raw: bytes) -> None:
+        if self.consensus is None or peer not in self.validators:
+            return
+        try:
+            message = self.consensus.decode_message(raw)
+        except ValueError:
+            log.warning("malformed consensus message", extra={"peer": peer})
+            return
+        block = getattr(message, "block", None)
+        payload = getattr(block, "payload", None)
+        if isinstance(payload, bytes):
+            with contextlib.suppress(ValueError):
+                self.mempool.mark_proposed(Payload.decode(payload).batch_digests)
+        self._apply(self.consensus.on_message(self.validators.index(peer), message, self.now_ms()))
+
+    async def _request(self, peer: str, kind: int, *args: Any, timeout: float) -> Any:
+        assert self.net is not None and self._loop is not None
+        rid = next(self._rid)
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._requests[rid] = fut
+        self.net.send(peer, m.pack(kind, rid, *args))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._requests.pop(rid, None)
+
+    def _answer_sync(self, peer: str, rid: int, start: int, count: int) -> None:
+        assert self.net is not None
+        records = []
+        for h in range(max(1, start), min(self.height, start + min(count, 64) - 1) + 1):
+            rec = self.ledger.commit_record(h)
+            if rec is None:
+                break
+            records.append([rec.height, rec.block_id, rec.payload, rec.proof])
+        self.net.send(peer, m.pack(m.SYNC_RSP, rid, records, self.height))
+
+    async def _status_loop(self) -> None:
+        while not self._stop.is_set():
+            if self.net is not None:
+                self.net.broadcast(m.pack(m.STATUS, self.height, self.config.role))
+            await asyncio.sleep(1.0 if self.is_validator else 0.5)
+
+    # -- execution -------------------------------------------------------------------------
+    def _queue_commit(self, rec: CommitRecord) -> None:
+        if rec.height > self.height:
+            self._commits.setdefault(rec.height, rec)
+            self._commit_wake.set()
+
+    async def _execute_loop(self) -> None:
+        while not self._stop.is_set():
+            nxt = self.height + 1
+            rec = self._commits.pop(nxt, None)
+            if rec is None:
+                behind = max(self._peer_heights.values(), default=0) > self.height
+                gap = bool(self._commits) or self._sync_wanted > self.height
+                wants = behind and (gap or not self.is_validator or self._lagging())
+                if wants and await self._sync_once():
+                    continue
+                self._commit_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._commit_wake.wait(), 0.5)
+                continue
+            for h in [h for h in self._commits if h <= self.height]:
+                del self._commits[h]
+            await self._execute(rec)
+
+    def _lagging(self) -> bool:
+        """A validator whose consensus is idle while peers are well ahead (e.g. just restarted)."""
+        top = max(self._peer_heights.values(), default=0)
+        return top > self.height + 2
+
+    async def _sync_once(self) -> bool:
+        """Fetch and execute commit records from the most advanced peer; ``True`` if progressed."""
+        candidates = sorted(self._peer_heights.items(), key=lambda kv: -kv[1])
+        for peer, height in candidates:
+            if height <= self.height:
+                break
+            try:
+                records, _head = await self._request(
+                    peer, m.SYNC_REQ, self.height + 1, 64, timeout=3.0
+                )
+            except TimeoutError:
+                continue
+            progressed = False
+            for h, block_id, payload, proof in records:
+                if h != self.height + 1:
+                    continue
+                if not self.ledger.verify_commit(h, block_id, payload, proof):
+                    log.warning("commit proof refused", extra={"peer": peer, "height": h})
+                    break
+                rec = CommitRecord(h, block_id, payload, proof)
+                await self._execute(rec)
+                if self.consensus is not None:
+                    self._apply(
+                        self.consensus.on_synced_commit(h, block_id, payload, proof, self.now_ms())
+                    )
+                progressed = True
+            if progressed:
+                return True
+        return False
+
+    async def _execute(self, rec: CommitRecord) -> None:
+        try:
+            payload = Payload.decode(rec.payload)
+        except ValueError:
+            log.error("undecodable payload committed", extra={"height": rec.height})
+            payload = Payload(0, 0, ())
+        batches = await self._get_batches(list(payload.batch_digests))
+        if self._stop.is_set():
+            return
+        assert self._loop is not None
+        result = await self._loop.run_in_executor(
+            self.exec_pool,
+            lambda: self.ledger.execute(rec.height, rec.block_id, payload, rec.proof, batches),
+        )
+        self._after_block(result)
+
+    def _after_block(self, result: ledger_port.ExecutedBlock) -> None:
+        now = time.monotonic()
+        header = result.header
+        self.mempool.on_committed(header.batch_digests, result.tx_hashes)
+        for h in result.tx_hashes:
+            t = self.mempool.admitted_at(h)
+            if t is not None:
+                self.metrics.commit_latency.observe(now - t)
+        self.metrics.on_block(header.height, len(result.tx_hashes), now)
+        self.metrics.mempool_size.set(len(self.mempool))
+        self.mempool.expire(header.height)
+        if self.hub.subscribers:
+            from finchain.chain.rpc.methods import block_summary
+
+            events = []
+            for tx_hash, receipt in zip(result.tx_hashes, result.receipts, strict=False):
+                for contract, name, data in receipt.events:
+                    events.append(
+                        {
+                            "height": header.height,
+                            "txHash": "0x" + tx_hash.hex(),
+                            "contract": contract,
+                            "event": name,
+                            "data": ledger_port.jsonable(data),
+                        }
+                    )
+            self.hub.publish(
+                block_summary(header, self.suite),
+                ["0x" + h.hex() for h in result.tx_hashes],
+                events,
+            )
+        waiters = self._height_waiters
+        self._height_waiters = []
+        for target, fut in waiters:
+            if target <= header.height:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                self._height_waiters.append((target, fut))
+        if header.height % 100 == 0 or (len(result.tx_hashes) > 0 and header.height % 20 == 0):
+            log.info(
+                "committed",
+                extra={
+                    "height": header.height,
+                    "txs": len(result.tx_hashes),
+                    "mempool": len(self.mempool),
+                },
+            )
+
+    async def wait_height(self, height: int, timeout: float) -> bool:
+        """Wait until the node has committed ``height``; ``False`` on timeout."""
+        if self.height >= height:
+            return True
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._height_waiters.append((height, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def run_node(config_path: str, *, ready: Callable[[Node], None] | None = None) -> None:
+    """Run a node from its config file until SIGTERM/SIGINT (the ``python -m`` entry)."""
+    import signal
+    from pathlib import Path
+
+    from finchain.chain.config import load_config
+    from finchain.chain.logs import setup_logging
+
+    config = load_config(Path(config_path))
+    setup_logging(config)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+
+    async def main() -> None:
+        node = Node(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, node.request_stop)
+        await node.start()
+        if ready is not None:
+            ready(node)
+        try:
+            await node._stop.wait()
+        finally:
+            await node.stop()
+
+    asyncio.run(main())
