@@ -55,6 +55,9 @@ class ExecutionContext(abc.ABC):
     tx_hash: bytes
     #: the contract's own name
     contract: str
+    #: name of the contract that called this one through :meth:`call`; ``None`` when called
+    #: directly by the transaction (system contracts use it to accept calls from governance only)
+    caller: str | None = None
 
     @abc.abstractmethod
     def get(self, key: bytes) -> bytes | None:
@@ -84,6 +87,10 @@ class ExecutionContext(abc.ABC):
         signer), so permission checks there apply to the original caller; its writes and events
         share this transaction and are rolled back with it.
         """
+
+    def address_of(self, public_key: bytes) -> bytes:
+        """The chain's 20-byte address of a raw public key (the suite's hash, last 20 bytes)."""
+        raise ContractError("address derivation is not available in this context")
 
     # conveniences over get/put for the common encodings ----------------------------------------
     def get_int(self, key: bytes, default: int = 0) -> int:

@@ -247,13 +247,16 @@ class BlockStore:
         receipts: Sequence[Receipt] | bytes,
         tx_hashes: Sequence[bytes | None],
         state_writes: dict[bytes, bytes | None],
+        *,
+        new_batches: Sequence[tuple[Digest, bytes]] = (),
     ) -> None:
         """Atomically store block ``header.height`` (which must follow :attr:`last_height`).
 
         ``receipts`` are the block's receipts (or their pre-encoded list); ``tx_hashes`` the
         hashes to index, position by position (``None`` for a transaction that must not be
         indexed, e.g. a rejected replay); ``state_writes`` full state keys → new value or ``None``
-        to delete. Everything lands in one write transaction.
+        to delete; ``new_batches`` ``(digest, bytes)`` of the block's batches not stored yet.
+        Everything lands in one write transaction.
         """
 
         def write(txn: lmdb.Transaction) -> None:
@@ -263,6 +266,8 @@ class BlockStore:
                 raise StorageError(
                     f"block {header.height} does not follow the last stored block {last}"
                 )
+            if new_batches:
+                txn.cursor(db=self._batches).putmulti(list(new_batches), overwrite=False)
             self._put_block(txn, header, receipts, tx_hashes, state_writes)
 
         self._write(write)
