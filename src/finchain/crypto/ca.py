@@ -446,9 +446,27 @@ class TrustStore:
         return True
 
 
+def trust_store_for(directory: str | os.PathLike[str]) -> TrustStore:
+    """A trust store from a CA directory's public files (no key needed): the top of its chain as
+    root, the CA itself and any CAs between as intermediates, its ``crl.pem``."""
+    path = Path(directory)
+    try:
+        cert = MemberCertificate.from_pem((path / "ca.cert").read_bytes())
+    except FileNotFoundError:
+        raise CryptoError(f"no CA in {path} (run `finchain ca init` first)") from None
+    chain_file = path / "chain.cert"
+    chain = load_certificates(chain_file.read_bytes()) if chain_file.exists() else []
+    crl_file = path / "crl.pem"
+    crls = [RevocationList.from_pem(crl_file.read_bytes())] if crl_file.exists() else []
+    if not chain:
+        return TrustStore([cert], crls)
+    return TrustStore([chain[-1]], crls, intermediates=[cert, *chain[:-1]])
+
+
 __all__ = [
     "CertificateAuthority",
     "TrustStore",
     "load_certificates",
     "now_ms",
+    "trust_store_for",
 ]
