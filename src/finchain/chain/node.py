@@ -50,7 +50,7 @@ from finchain.chain.metrics import NodeMetrics
 from finchain.chain.net import PeerAddress, PeerNetwork
 from finchain.chain.net import messages as m
 from finchain.chain.rpc import Dispatcher, EventHub, RpcServer
-from finchain.chain.types import Batch, Payload
+from finchain.chain.types import Batch, BlockHeader, Payload
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class Node:
         self._batch_arrived = asyncio.Event()
         self._view_change_rounds = 0
         self._sync_wanted = 0
+        self._hdr_sigs: dict[int, dict[int, tuple[bytes, bytes]]] = {}
+        self._hdr_done_below = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -405,6 +407,8 @@ class Node:
                 fut.set_result(msg[2] if kind == m.BATCH_RSP else (msg[2], msg[3]))
         elif kind == m.SYNC_REQ:
             self._answer_sync(peer, msg[1], int(msg[2]), int(msg[3]))
+        elif kind == m.HDR_SIG:
+            self._on_header_sig(int(msg[1]), bytes(msg[2]), int(msg[3]), bytes(msg[4]))
         elif kind == m.STATUS:
             self._peer_heights[peer] = int(msg[1])
             self._peer_roles[peer] = str(msg[2])
@@ -425,6 +429,57 @@ class Node:
             with contextlib.suppress(ValueError):
                 self.mempool.mark_proposed(Payload.decode(payload).batch_digests)
         self._apply(self.consensus.on_message(self.validators.index(peer), message, self.now_ms()))
+
+    # -- header certificates ---------------------------------------------------------------
+    def _sign_header(self, header: BlockHeader) -> None:
+        """A validator attests the header it just executed; peers collect a quorum of these."""
+        from finchain.chain.proofs import sign_header
+
+        assert self.replica_id is not None and self.net is not None
+        sig = sign_header(self.suite, self.ledger.key, header, self.ledger.chain_id)
+        digest = header.hash_with(self.suite)
+        self._on_header_sig(header.height, digest, self.replica_id, sig)
+        self.net.broadcast(m.pack(m.HDR_SIG, header.height, digest, self.replica_id, sig))
+
+    def _on_header_sig(self, height: int, digest: bytes, replica: int, sig: bytes) -> None:
+        if not 0 <= replica < len(self.validators) or height <= self._hdr_done_below:
+            return
+        if height > self.height + 10_000:
+            return
+        self._hdr_sigs.setdefault(height, {}).setdefault(replica, (digest, sig))
+        self._maybe_certify(height)
+
+    def _maybe_certify(self, height: int) -> None:
+        """Store a header certificate once a quorum of matching signatures is at hand."""
+        from finchain.chain.consensus.base import quorum_size
+        from finchain.chain.proofs import HeaderCertificate, header_vote_bytes
+
+        sigs = self._hdr_sigs.get(height)
+        header = self.ledger.store.get_header(height) if height <= self.height else None
+        if not sigs or header is None:
+            return
+        digest = header.hash_with(self.suite)
+        matching = {r: s for r, (d, s) in sigs.items() if d == digest}
+        q = quorum_size(len(self.validators))
+        if len(matching) < q:
+            return
+        message = header_vote_bytes(self.suite, header, self.ledger.chain_id)
+        keys = self.ledger.validator_keys.keys
+        good = [
+            (r, s) for r, s in sorted(matching.items()) if self.suite.is_valid(keys[r], message, s)
+        ]
+        if len(good) < q:
+            for r, _ in matching.items():
+                if (r, matching[r]) not in good:
+                    sigs.pop(r, None)
+            return
+        self.ledger.store.put_meta(f"hcert:{height}", HeaderCertificate(tuple(good[:q])).encode())
+        del self._hdr_sigs[height]
+        for h in [h for h in self._hdr_sigs if h < height - 1000]:
+            del self._hdr_sigs[h]
+
+    def header_certificate(self, height: int) -> bytes | None:
+        return self.ledger.store.get_meta(f"hcert:{height}")
 
     async def _request(self, peer: str, kind: int, *args: Any, timeout: float) -> Any:
         assert self.net is not None and self._loop is not None
@@ -531,6 +586,10 @@ class Node:
     def _after_block(self, result: ledger_port.ExecutedBlock) -> None:
         now = time.monotonic()
         header = result.header
+        if self.is_validator:
+            self._sign_header(header)
+        elif header.height in self._hdr_sigs:
+            self._maybe_certify(header.height)
         self.mempool.on_committed(header.batch_digests, result.tx_hashes)
         for h in result.tx_hashes:
             t = self.mempool.admitted_at(h)

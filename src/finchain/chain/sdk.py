@@ -147,6 +147,9 @@ class Client:
     async def receipt_proof(self, tx_hash: bytes | str) -> dict[str, Any]:
         return await self.request("getReceiptProof", _h(tx_hash))  # type: ignore[no-any-return]
 
+    async def header_certificate(self, height: int) -> dict[str, Any]:
+        return await self.request("getHeaderCertificate", height)  # type: ignore[no-any-return]
+
     async def genesis(self) -> dict[str, Any]:
         return await self.request("getGenesis")  # type: ignore[no-any-return]
 

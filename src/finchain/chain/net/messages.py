@@ -10,6 +10,7 @@ BATCH_RSP ``[4, rid, [batch…]]``                       the batches this node h
 SYNC_REQ  ``[5, rid, from_height, count]``             "send me committed blocks from a height"
 SYNC_RSP  ``[6, rid, [[h, block_id, payload, proof]…], head]``  commit records, ascending
 STATUS    ``[7, height, role]``                        periodic: this node's committed height
+HDR_SIG   ``[8, height, header_hash, replica, sig]``   a validator attests a header it executed
 ========  ===========================================  ============================================
 """
 
@@ -26,6 +27,7 @@ BATCH_RSP = 4
 SYNC_REQ = 5
 SYNC_RSP = 6
 STATUS = 7
+HDR_SIG = 8
 
 
 def pack(*fields: Any) -> bytes:
@@ -41,6 +43,6 @@ def unpack(data: bytes) -> list[Any]:
         raise ValueError(f"malformed node message: {exc}") from None
     if not isinstance(value, list) or not value or not isinstance(value[0], int):
         raise ValueError("malformed node message")
-    if not CONSENSUS <= value[0] <= STATUS:
+    if not CONSENSUS <= value[0] <= HDR_SIG:
         raise ValueError(f"unknown node message kind {value[0]}")
     return value

@@ -269,6 +269,23 @@ def register_methods(d: Dispatcher, node: Node) -> None:
             )
         return out
 
+    async def getHeaderCertificate(height: int) -> dict[str, Any]:
+        header = _header(height)
+        raw = node.header_certificate(height)
+        if raw is None:
+            raise RpcError(
+                codes.NOT_FOUND,
+                f"no header certificate for block {height} yet (head {node.height})",
+            )
+        from finchain.chain.proofs import HeaderCertificate
+
+        cert = HeaderCertificate.decode(raw)
+        return {
+            "height": height,
+            "header": hx(header.encode()),
+            "signatures": [[i, hx(sig)] for i, sig in cert.signatures],
+        }
+
     async def getGenesis() -> dict[str, Any]:
         return ledger.genesis_json()
 
@@ -286,5 +303,6 @@ def register_methods(d: Dispatcher, node: Node) -> None:
         getStatus,
         getPeers,
         getGenesis,
+        getHeaderCertificate,
     ):
         d.register(fn.__name__, fn)
