@@ -1,0 +1,1 @@
+"""Model maths shared by the federated protocols (pure numpy, no I/O)."""

@@ -1,0 +1,1 @@
+"""Federated protocols: each a set of role functions ``(channel, …) → result``."""
