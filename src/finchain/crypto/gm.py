@@ -96,6 +96,29 @@ class Sm2PrivateKey(PrivateKey):
         )
 
 
+def sm2_z(public_key: Sm2PublicKey, signer_id: bytes = SM2_SIGNER_ID) -> bytes:
+    """The signer's Z value, ``SM3(ENTL || ID || a || b || xG || yG || xA || yA)`` (GB/T 32918.2
+    §5.5), which SM2 prefixes to the message before hashing: ``e = SM3(Z || M)``.
+    """
+    if not isinstance(public_key, Sm2PublicKey):
+        raise TypeError(f"sm2_z needs an SM2 public key, not {type(public_key).__name__}")
+    signer_id = _require_bytes(signer_id, "signer id")
+    if len(signer_id) >= 8192:
+        raise ValueError("SM2 signer id must be shorter than 8192 bytes")
+    raw = public_key.to_bytes()
+    return gmssl_pyx.sm3_hash(
+        (len(signer_id) * 8).to_bytes(2, "big") + signer_id + _SM2_CURVE_ABG + raw[1:]
+    )
+
+
+_SM2_CURVE_ABG = bytes.fromhex(
+    "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC"  # a
+    "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93"  # b
+    "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7"  # xG
+    "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0"  # yG
+)
+
+
 def _require_bytes(data: object, what: str) -> bytes:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
@@ -154,13 +177,19 @@ class GmSuite(CryptoSuite):
     def verify(self, key: PublicKey, message: bytes, signature: bytes) -> None:
         if not isinstance(key, Sm2PublicKey):
             raise TypeError(f"gm suite needs an SM2 public key, not {type(key).__name__}")
+        if type(message) is not bytes:
+            message = _require_bytes(message, "message")
+        if type(signature) is not bytes:
+            signature = _require_bytes(signature, "signature")
         try:
-            key.native.verify(bytes(signature), bytes(message), _SIG_ALG)
+            key._key.verify(signature, message, _SIG_ALG)
         except Exception:  # every failure is the same opaque error
             raise InvalidSignature() from None
 
     def hash(self, data: bytes) -> bytes:
-        return gmssl_pyx.sm3_hash(bytes(data))
+        if type(data) is not bytes:
+            data = _require_bytes(data, "data")
+        return gmssl_pyx.sm3_hash(data)
 
     def encrypt(self, key: bytes, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         key = _require_bytes(key, "key")

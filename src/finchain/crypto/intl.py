@@ -148,12 +148,18 @@ class IntlSuite(CryptoSuite):
     def verify(self, key: PublicKey, message: bytes, signature: bytes) -> None:
         if not isinstance(key, P256PublicKey):
             raise TypeError(f"intl suite needs a P-256 public key, not {type(key).__name__}")
+        if type(message) is not bytes:
+            message = _require_bytes(message, "message")
+        if type(signature) is not bytes:
+            signature = _require_bytes(signature, "signature")
         try:
-            key.native.verify(bytes(signature), bytes(message), _SIG_ALG)
+            key._key.verify(signature, message, _SIG_ALG)
         except Exception:
             raise InvalidSignature() from None
 
     def hash(self, data: bytes) -> bytes:
+        if type(data) is not bytes:
+            data = _require_bytes(data, "data")
         return hashlib.sha256(data).digest()
 
     @cached_property
