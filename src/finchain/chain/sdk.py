@@ -54,16 +54,28 @@ class Account:
         valid_for: int = 500,
     ) -> Transaction:
         """A signed transaction valid for ``valid_for`` blocks from the current head."""
+        calls = [(contract, method, args or {})]
+        return (await self.transactions(calls, valid_for=valid_for))[0]
+
+    async def transactions(
+        self, calls: Sequence[tuple[str, str, dict[str, Any]]], *, valid_for: int = 500
+    ) -> list[Transaction]:
+        """Sign many calls ``(contract, method, args)`` against one status query."""
         status = await self.client.status()
-        return Transaction.create(
-            self.suite,
-            self.key,
-            contract=contract,
-            method=method,
-            args=args or {},
-            block_limit=int(status["height"]) + valid_for,
-            chain_id=str(status["chainId"]),
-        )
+        limit = int(status["height"]) + valid_for
+        chain_id = str(status["chainId"])
+        return [
+            Transaction.create(
+                self.suite,
+                self.key,
+                contract=c,
+                method=m,
+                args=a,
+                block_limit=limit,
+                chain_id=chain_id,
+            )
+            for c, m, a in calls
+        ]
 
 
 class Client:
