@@ -10,7 +10,9 @@ import pytest
 
 import finchain.stream
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(finchain.stream.__path__, "finchain.stream."))
+MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(finchain.stream.__path__, "finchain.stream.")
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

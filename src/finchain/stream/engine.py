@@ -15,7 +15,7 @@ release order. Windows fire when the watermark passes their end, at batch bounda
 >>> eng = Engine()
 >>> _ = eng.add_lookback("spend", key="card", field="amount", span="5m")
 >>> r = eng.process({"ts": [0, 1000], "card": ["c1", "c1"], "amount": [500, 700]})
->>> r.values["spend.sum"], r.values["spend.count"]
+>>> r.values["spend.sum"].tolist(), r.values["spend.count"].tolist()
 ([500, 1200], [1, 2])
 """
 
@@ -27,9 +27,12 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from finchain.stream.errors import StreamError
 from finchain.stream.lookback import Lookback
 from finchain.stream.timeutil import parse_duration
+from finchain.stream.vlookback import VECTOR_STATS, VectorLookback
 from finchain.stream.windows import (
     ColumnarWindow,
     ObjectWindow,
@@ -81,11 +84,13 @@ class Engine:
         out_of_orderness: int | str = 0,
         allowed_lateness: int | str = 0,
         time_field: str = "ts",
+        vectorized: bool = True,
     ) -> None:
         self.ooo = parse_duration(out_of_orderness)
         self.lateness = parse_duration(allowed_lateness)
         self.time_field = time_field
-        self.lookbacks: list[Lookback] = []
+        self.vectorized = vectorized
+        self.lookbacks: list[Lookback | VectorLookback] = []
         self.windows: list[WindowAgg] = []
         self.max_ts: int | None = None
         self.offset = 0  # events consumed from the source so far
@@ -111,7 +116,8 @@ class Engine:
     ) -> Lookback:
         if any(lb.name == name for lb in self.lookbacks):
             raise StreamError(f"indicator {name!r} already defined")
-        lb = Lookback(
+        cls = VectorLookback if self.vectorized and set(stats) <= VECTOR_STATS else Lookback
+        lb = cls(
             name, key=key, field=field, span=parse_duration(span), stats=stats, retain=self.lateness
         )
         self.lookbacks.append(lb)
@@ -119,24 +125,22 @@ class Engine:
 
     def lookback_for(self, key: str, field: str | None, span: int, stat: str) -> tuple[str, str]:
         """The lookback that serves ``stat`` of ``field`` over ``span`` by ``key`` (made if new)."""
-        sig = (key, field, span)
+        minmax = stat in ("min", "max")
+        sig = (key, field, span, minmax)
         lb = self._by_signature.get(sig)
         if lb is None:
             for cand in self.lookbacks:
-                if (cand.key, cand.field, cand.span) == sig:
+                if (cand.key, cand.field, cand.span, "min" in cand.stats) == sig:
                     lb = cand
                     break
         if lb is None:
             from finchain.stream.timeutil import format_duration
 
             name = f"{field or 'events'}_{format_duration(span)}_by_{key}"
-            lb = self.add_lookback(
-                name,
-                key=key,
-                field=field,
-                span=span,
-                stats=("count", "sum", "mean", "var", "std", "min", "max"),
-            )
+            if minmax:
+                name += "_range"
+            stats = ("min", "max") if minmax else ("count", "sum", "mean", "var", "std")
+            lb = self.add_lookback(name, key=key, field=field, span=span, stats=stats)
         self._by_signature[sig] = lb
         if stat not in lb.stats:
             raise StreamError(f"indicator {lb.name!r} does not compute {stat!r}")
@@ -193,8 +197,8 @@ class Engine:
             and (self.max_ts is None or ts[0] >= self.max_ts)
             and _nondecreasing(ts)
         ):
-            rel = {k: _as_list(v) for k, v in cols.items()}
-            rel["_offset"] = list(range(base, base + n))
+            rel = dict(cols)  # type: ignore[arg-type]
+            rel["_offset"] = np.arange(base, base + n)  # type: ignore[assignment]
             self.max_ts = ts[n - 1]
             late_flags = None
         else:

@@ -28,7 +28,14 @@ from typing import Any
 from finchain.stream.errors import StreamError
 from finchain.stream.stats import SlidingMax, SlidingMin
 
-__all__ = ["LOOKBACK_STATS", "KeyWindow", "Lookback"]
+__all__ = ["LOOKBACK_STATS", "KeyWindow", "Lookback", "as_list"]
+
+
+def as_list(col: Any) -> Any:
+    """A plain list for a numpy column (indexing lists is faster in Python loops)."""
+    tolist = getattr(col, "tolist", None)
+    return tolist() if tolist is not None else col
+
 
 #: statistics a lookback window can produce per event.
 LOOKBACK_STATS = ("count", "sum", "mean", "var", "std", "min", "max")
@@ -110,6 +117,7 @@ class Lookback:
         base: int,
     ) -> None:
         """Process released events in order; write each event's values at ``out[stat][base+i]``."""
+        keys, ts, xs = as_list(keys), as_list(ts), as_list(xs)
         state = self.state
         span = self.span
         keep = span + self.retain

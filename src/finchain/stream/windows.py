@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from finchain.stream.errors import StreamError
+from finchain.stream.keyindex import KeyIndex
+from finchain.stream.lookback import as_list
 from finchain.stream.stats import Distinct, Max, Min, Quantile, Statistic, Sum, Var
 
 __all__ = [
@@ -44,20 +46,21 @@ class WindowOutput:
 
     name: str
     kind: str
-    keys: list[Hashable]
-    start: list[int]
-    end: list[int]
-    values: dict[str, list[Any]] = field(default_factory=dict)
+    keys: Any  # list or numpy array
+    start: Any
+    end: Any
+    values: dict[str, Any] = field(default_factory=dict)
     offset: int = 0
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def rows(self) -> list[tuple[Any, ...]]:
-        cols = list(self.values.values())
+        cols = [as_list(c) for c in self.values.values()]
+        keys, start, end = as_list(self.keys), as_list(self.start), as_list(self.end)
         return [
-            (self.name, self.keys[i], self.start[i], self.end[i], *(c[i] for c in cols), self.kind)
-            for i in range(len(self.keys))
+            (self.name, keys[i], start[i], end[i], *(c[i] for c in cols), self.kind)
+            for i in range(len(keys))
         ]
 
 
@@ -211,6 +214,7 @@ class ObjectWindow(_PaneWindows):
         xs: Sequence[Any] | None,
         late: Sequence[bool] | None,
     ) -> None:
+        keys, ts, xs, late = as_list(keys), as_list(ts), as_list(xs), as_list(late)
         pane = self.pane
         panes = self.panes
         new = self.partial.new
@@ -289,7 +293,13 @@ class ObjectWindow(_PaneWindows):
 
 
 class ColumnarWindow(_PaneWindows):
-    """Tumbling/hopping window of moment statistics with numpy partials (Welford/Chan per pane).
+    """Tumbling/hopping window of moment statistics, a batch at a time with numpy.
+
+    Each pane keeps the raw (key id, value) chunks that fell into it and, computed once when a
+    window first needs it, its partial per key: ``n, Σx, mean, M2, min, max``. A window merges
+    its panes' partials with the multi-group form of Chan's formula,
+    ``M2 = Σ M2ᵢ + Σ nᵢ (meanᵢ − mean)²``. A late event appends to its pane and drops the
+    pane's cached partial.
 
     >>> w = ColumnarWindow("w", key="k", field="x", size=10, slide=10, stats=("count", "sum"))
     >>> w.add(["a", "b", "a"], [1, 2, 3], [10, 20, 30], None)
@@ -302,50 +312,9 @@ class ColumnarWindow(_PaneWindows):
         bad = [s for s in self.stats if s not in MOMENT_STATS]
         if bad:
             raise StreamError(f"columnar window {name!r} cannot compute {bad[0]!r}")
-        self.index: dict[Hashable, int] = {}
-        self.keylist: list[Hashable] = []
-        self.cap = 1024
-        # pane start -> [n, sum, mean, m2, min, max] arrays of length cap
-        self.panes: dict[int, list[np.ndarray]] = {}
-
-    def _new_pane(self) -> list[np.ndarray]:
-        c = self.cap
-        return [
-            np.zeros(c, np.int64),
-            np.zeros(c),
-            np.zeros(c),
-            np.zeros(c),
-            np.full(c, np.inf),
-            np.full(c, -np.inf),
-        ]
-
-    def _grow(self, need: int) -> None:
-        cap = self.cap
-        while cap < need:
-            cap *= 2
-        extra = cap - self.cap
-        fills = [0, 0.0, 0.0, 0.0, np.inf, -np.inf]
-        for arrs in self.panes.values():
-            for j, fill in enumerate(fills):
-                arrs[j] = np.concatenate([arrs[j], np.full(extra, fill, arrs[j].dtype)])
-        self.cap = cap
-
-    def intern(self, keys: Sequence[Hashable]) -> np.ndarray:
-        index = self.index
-        get = index.get
-        out = [get(k, -1) for k in keys]
-        if -1 in out:
-            for i, v in enumerate(out):
-                if v == -1:
-                    k = keys[i]
-                    got = index.get(k)
-                    if got is None:
-                        got = index[k] = len(self.keylist)
-                        self.keylist.append(k)
-                    out[i] = got
-            if len(self.keylist) > self.cap:
-                self._grow(len(self.keylist))
-        return np.asarray(out, dtype=np.int64)
+        self.index = KeyIndex()
+        # pane start -> [list of key-id chunks, list of value chunks, cached partial or None]
+        self.panes: dict[int, list[Any]] = {}
 
     def add(
         self,
@@ -356,76 +325,67 @@ class ColumnarWindow(_PaneWindows):
     ) -> None:
         if len(ts) == 0:
             return
-        k = self.intern(keys)
-        t = np.asarray(ts, dtype=np.int64)
+        k = self.index.lookup(keys)
+        t = ts if isinstance(ts, np.ndarray) else np.asarray(ts, dtype=np.int64)
         x = np.ones(len(t)) if xs is None else np.asarray(xs, dtype=np.float64)
         p = t - t % self.pane
         lt = None if late is None else np.asarray(late, dtype=bool)
         if p[0] == p[-1] and (len(p) < 3 or bool((p == p[0]).all())):
-            groups = [(int(p[0]), None)]
+            groups: list[tuple[int, Any]] = [(int(p[0]), None)]
         else:
             groups = [(int(v), p == v) for v in np.unique(p)]
         for pv, sel in groups:
             kk = k if sel is None else k[sel]
             xx = x if sel is None else x[sel]
-            arrs = self.panes.get(pv)
-            if arrs is None:
-                arrs = self.panes[pv] = self._new_pane()
-            uk, inv = np.unique(kk, return_inverse=True)
-            nb = np.bincount(inv).astype(np.int64)
-            sb = np.bincount(inv, weights=xx)
-            mb = sb / nb
-            m2b = np.bincount(inv, weights=(xx - mb[inv]) ** 2)
-            n, s, mean, m2, mn, mx = arrs
-            na = n[uk]
-            tot = na + nb
-            d = mb - mean[uk]
-            mean[uk] = mean[uk] + d * nb / tot
-            m2[uk] = m2[uk] + m2b + d * d * na * nb / tot
-            n[uk] = tot
-            s[uk] = s[uk] + sb
-            np.minimum.at(mn, kk, xx)
-            np.maximum.at(mx, kk, xx)
+            pane = self.panes.get(pv)
+            if pane is None:
+                pane = self.panes[pv] = [[], [], None]
+            pane[0].append(kk)
+            pane[1].append(xx)
+            pane[2] = None
             if lt is not None:
                 ll = lt if sel is None else lt[sel]
                 if ll.any():
-                    self._mark_dirty(pv, [self.keylist[i] for i in np.unique(kk[ll])])
+                    self._mark_dirty(pv, self.index.keys_of(np.unique(kk[ll])))
+
+    def _partial(self, pane: list[Any]) -> tuple[np.ndarray, ...]:
+        if pane[2] is None:
+            if len(pane[0]) > 1:
+                pane[0] = [np.concatenate(pane[0])]
+                pane[1] = [np.concatenate(pane[1])]
+            pane[2] = _group_moments(pane[0][0], pane[1][0])
+        return pane[2]  # type: ignore[no-any-return]
 
     def _emit(
         self, start: int, kind: str, only: set[Hashable] | None, offset: int
     ) -> WindowOutput | None:
-        panes = [
-            self.panes[p] for p in range(start, start + self.size, self.pane) if p in self.panes
+        parts = [
+            self._partial(self.panes[p])
+            for p in range(start, start + self.size, self.pane)
+            if p in self.panes
         ]
-        if not panes:
+        if not parts:
             return None
-        tot_n = panes[0][0].copy()
-        for arrs in panes[1:]:
-            tot_n += arrs[0]
-        if only is not None:
-            idx = np.array(sorted(self.index[k] for k in only), dtype=np.int64)
-            idx = idx[tot_n[idx] > 0]
+        if len(parts) == 1:
+            uk, n, s, mean, m2, mn, mx = parts[0]
         else:
-            idx = np.flatnonzero(tot_n)
-        if len(idx) == 0:
+            cat = [np.concatenate([part[j] for part in parts]) for j in range(7)]
+            uk, inv = np.unique(cat[0], return_inverse=True)
+            n = np.bincount(inv, weights=cat[1]).astype(np.int64)
+            s = np.bincount(inv, weights=cat[2])
+            mean = s / n
+            dev = cat[3] - mean[inv]
+            m2 = np.bincount(inv, weights=cat[4] + cat[1] * dev * dev)
+            mn = np.full(len(uk), np.inf)
+            mx = np.full(len(uk), -np.inf)
+            np.minimum.at(mn, inv, cat[5])
+            np.maximum.at(mx, inv, cat[6])
+        if only is not None:
+            want = np.array(sorted(self.index.ids[k] for k in only), dtype=np.int64)
+            sel = np.isin(uk, want)
+            uk, n, s, mean, m2, mn, mx = (a[sel] for a in (uk, n, s, mean, m2, mn, mx))
+        if len(uk) == 0:
             return None
-        n = np.zeros(len(idx), np.int64)
-        mean = np.zeros(len(idx))
-        m2 = np.zeros(len(idx))
-        s = np.zeros(len(idx))
-        mn = np.full(len(idx), np.inf)
-        mx = np.full(len(idx), -np.inf)
-        for arrs in panes:
-            nb = arrs[0][idx]
-            tot = n + nb
-            safe = np.where(tot > 0, tot, 1)
-            d = arrs[2][idx] - mean
-            mean = mean + d * nb / safe
-            m2 = m2 + arrs[3][idx] + d * d * n * nb / safe
-            n = tot
-            s = s + arrs[1][idx]
-            np.minimum(mn, arrs[4][idx], out=mn)
-            np.maximum(mx, arrs[5][idx], out=mx)
         var = m2 / n
         cols = {
             "count": n,
@@ -436,15 +396,14 @@ class ColumnarWindow(_PaneWindows):
             "min": mn,
             "max": mx,
         }
-        kl = self.keylist
-        m = len(idx)
+        m = len(uk)
         return WindowOutput(
             self.name,
             kind,
-            [kl[i] for i in idx.tolist()],
-            [start] * m,
-            [start + self.size] * m,
-            {st: cols[st].tolist() for st in self.stats},
+            self.index.key_array(uk),
+            np.full(m, start, np.int64),
+            np.full(m, start + self.size, np.int64),
+            {st: cols[st] for st in self.stats},
             offset,
         )
 
@@ -465,6 +424,22 @@ class ColumnarWindow(_PaneWindows):
         for p in [p for p in self.panes if p < cut]:
             del self.panes[p]
         return outs
+
+
+def _group_moments(k: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per key: ids, n, Σx, mean, M2, min, max (ids sorted)."""
+    uk, inv = np.unique(k, return_inverse=True)
+    n = np.bincount(inv)
+    s = np.bincount(inv, weights=x)
+    mean = s / n
+    d = x - mean[inv]
+    m2 = np.bincount(inv, weights=d * d)
+    order = np.argsort(inv, kind="stable")
+    starts = np.searchsorted(inv[order], np.arange(len(uk)))
+    xs = x[order]
+    mn = np.minimum.reduceat(xs, starts)
+    mx = np.maximum.reduceat(xs, starts)
+    return uk, n, s, mean, m2, mn, mx
 
 
 class SessionWindow:
@@ -506,6 +481,7 @@ class SessionWindow:
         xs: Sequence[Any] | None,
         late: Sequence[bool] | None,
     ) -> None:
+        keys, ts, xs = as_list(keys), as_list(ts), as_list(xs)
         gap = self.gap
         for i in range(len(ts)):
             t = ts[i]
