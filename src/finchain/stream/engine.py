@@ -98,7 +98,7 @@ class Engine:
         self.late_count = 0
         self.rules: Any = None  # finchain.stream.rules.RuleSet, set by set_rules
         self.on_late: Callable[[dict[str, Any]], None] | None = None
-        self._by_signature: dict[tuple[Any, ...], Lookback] = {}
+        self._by_signature: dict[tuple[Any, ...], Lookback | VectorLookback] = {}
 
     # -- configuration ----------------------------------------------------------------------
     @property
@@ -113,7 +113,7 @@ class Engine:
         field: str | None,
         span: int | str,
         stats: Sequence[str] = ("count", "sum", "mean", "var"),
-    ) -> Lookback:
+    ) -> Lookback | VectorLookback:
         if any(lb.name == name for lb in self.lookbacks):
             raise StreamError(f"indicator {name!r} already defined")
         cls = VectorLookback if self.vectorized and set(stats) <= VECTOR_STATS else Lookback
@@ -281,14 +281,29 @@ class Engine:
 
     # -- queries ----------------------------------------------------------------------------
     def query(self, key: Hashable, at: int | None = None) -> dict[str, Any]:
-        """Every lookback indicator of ``key`` as of time ``at`` (default: the watermark)."""
-        t = at if at is not None else (self.max_ts if self.max_ts is not None else 0)
+        """Every lookback indicator of ``key``: as of time ``at``, or by default as of the newest
+        event time the engine has processed (``name.stat`` → value; empty for unknown keys)."""
         out: dict[str, Any] = {}
         for lb in self.lookbacks:
-            if key in lb.state:
-                for stat, v in lb.peek(key, t).items():
+            vals = (
+                lb.current(key) if at is None else (lb.peek(key, at) if key in lb.state else None)
+            )
+            if vals is not None:
+                for stat, v in vals.items():
                     out[f"{lb.name}.{stat}"] = v
         return out
+
+    def indicator(self, key: Hashable, name: str) -> Any:
+        """One value, ``name`` = ``indicator.stat`` (None when unknown)."""
+        ind, _, stat = name.rpartition(".")
+        for lb in self.lookbacks:
+            if lb.name == ind and stat in lb.stats:
+                vals = lb.current(key)
+                return None if vals is None else vals[stat]
+        return None
+
+    def indicator_names(self) -> list[str]:
+        return [f"{lb.name}.{s}" for lb in self.lookbacks for s in lb.stats]
 
     def keys(self) -> list[Hashable]:
         seen: dict[Hashable, None] = {}

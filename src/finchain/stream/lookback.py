@@ -73,7 +73,7 @@ class Lookback:
     allowed lateness).
     """
 
-    __slots__ = ("field", "key", "minmax", "name", "retain", "span", "state", "stats")
+    __slots__ = ("field", "key", "minmax", "name", "now", "retain", "span", "state", "stats")
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class Lookback:
         self.retain = retain
         self.minmax = "min" in stats or "max" in stats
         self.state: dict[Hashable, KeyWindow] = {}
+        self.now = -(2**62)
 
     # -- output columns ---------------------------------------------------------------------
     def new_output(self, n: int) -> dict[str, list[Any]]:
@@ -143,6 +144,8 @@ class Lookback:
                 n, sm, var, mn, mx = self._insert_late(w, t, x)
             else:
                 w.maxts = t
+                if t > self.now:
+                    self.now = t
                 tl = w.ts
                 xl = w.xs
                 h = w.h
@@ -278,6 +281,12 @@ class Lookback:
             "max": max(vals),
         }
         return {s: values[s] for s in self.stats}
+
+    def current(self, key: Hashable) -> dict[str, Any] | None:
+        """The key's window as of the newest event time this indicator has seen."""
+        if key not in self.state:
+            return None
+        return self.peek(key, self.now)
 
     def keys(self) -> list[Hashable]:
         return list(self.state)

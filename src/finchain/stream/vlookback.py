@@ -82,7 +82,7 @@ class VectorLookback:
 
     # -- helpers ----------------------------------------------------------------------------
     def new_output(self, n: int) -> dict[str, Any]:
-        return {s: None for s in self.stats}
+        return {s: np.zeros(n, np.int64 if s == "count" else np.float64) for s in self.stats}
 
     @property
     def state(self) -> dict[Hashable, int]:
@@ -295,6 +295,21 @@ class VectorLookback:
         sq[i] = (vals * vals).sum()
 
     # -- queries ----------------------------------------------------------------------------
+    def current(self, key: Hashable) -> dict[str, Any] | None:
+        """The key's window as of the newest processed event time (O(1), for serving)."""
+        kid = self.index.get(key)
+        if kid is None:
+            return None
+        n = int(self.tot_n[kid])
+        s = self.tot_s[kid].item()
+        q = self.tot_q[kid].item()
+        if n == 0:
+            return {st: 0 if st in ("count", "sum") else math.nan for st in self.stats}
+        mean = s / n
+        var = max((q - s * mean) / n, 0.0)
+        values = {"count": n, "sum": s, "mean": mean, "var": var, "std": math.sqrt(var)}
+        return {st: values[st] for st in self.stats}
+
     def peek(self, key: Hashable, t: int, x: Any | None = None) -> dict[str, Any]:
         kid = self.index.get(key)
         vals: list[Any] = []
