@@ -62,12 +62,24 @@ def canonical(value: Any) -> Any:
             raise CodecError(f"integer {value} is outside the 64-bit range")
         return value
     if t is dict:
-        out = {}
-        for key in sorted(value):
+        # fast path: a flat map already in canonical order is returned as is
+        prev: str | None = None
+        simple = True
+        for key, v in value.items():
             if type(key) is not str:
                 raise CodecError(f"map keys must be str, not {type(key).__name__}")
-            out[key] = canonical(value[key])
-        return out
+            if prev is not None and not prev < key:
+                simple = False
+            prev = key
+            tv = type(v)
+            if tv is int:
+                if not INT_MIN <= v <= INT_MAX:
+                    raise CodecError(f"integer {v} is outside the 64-bit range")
+            elif not (tv is bytes or tv is str or tv is bool or v is None):
+                simple = False
+        if simple:
+            return value
+        return {key: canonical(value[key]) for key in sorted(value)}
     if t is list or t is tuple:
         return [canonical(v) for v in value]
     if isinstance(value, bytearray | memoryview):
@@ -89,7 +101,9 @@ def check(value: Any) -> None:
         return
     if t is list:
         for v in value:
-            check(v)
+            tv = type(v)
+            if not (tv is bytes or tv is int or tv is str or tv is bool or v is None):
+                check(v)
         return
     if t is dict:
         prev: str | None = None
@@ -99,7 +113,9 @@ def check(value: Any) -> None:
             if prev is not None and not prev < key:
                 raise CodecError("non-canonical encoding: map keys not in ascending order")
             prev = key
-            check(v)
+            tv = type(v)
+            if not (tv is bytes or tv is int or tv is str or tv is bool or v is None):
+                check(v)
         return
     raise CodecError(f"non-canonical encoding: {t.__name__} is not allowed")
 
@@ -117,8 +133,12 @@ def encode_trusted(value: Any) -> bytes:
     return _packb(value, use_bin_type=True)
 
 
-def decode(data: bytes) -> Any:
-    """Decode canonical bytes; :class:`CodecError` for anything :func:`encode` would not write."""
+def decode(data: bytes, *, deep_check: bool = True) -> Any:
+    """Decode canonical bytes; :class:`CodecError` for anything :func:`encode` would not write.
+
+    With ``deep_check=False`` the caller promises to :func:`check` every part of the value whose
+    type it does not verify itself (the batch decoder checks transaction fields one by one).
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CodecError(f"expected bytes, not {type(data).__name__}")
     data = bytes(data)
@@ -137,7 +157,8 @@ def decode(data: bytes) -> Any:
         raise CodecError(f"malformed encoding: {exc}") from None
     except Exception as exc:  # msgpack raises a few private exception types
         raise CodecError(f"malformed encoding: {exc}") from None
-    check(value)
+    if deep_check:
+        check(value)
     if _packb(value, use_bin_type=True) != data:
         raise CodecError("non-canonical encoding: not the shortest form or duplicate map keys")
     return value

@@ -59,11 +59,11 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import gmssl_pyx
 
-from finchain.chain.codec import CodecError, canonical, decode, encode_trusted
+from finchain.chain.codec import CodecError, canonical, check, decode, encode_trusted
 from finchain.crypto import CryptoSuite, InvalidKey, PrivateKey
 from finchain.crypto.suite import ADDRESS_LEN
 
@@ -320,11 +320,16 @@ class Batch:
     def decode(cls, data: bytes, suite: CryptoSuite) -> Batch:
         """Inverse of :meth:`encode`; :class:`CodecError` on malformed or non-canonical bytes."""
         data = bytes(data)
-        items = decode(data)
+        items = decode(data, deep_check=False)
         if type(items) is not list:
             raise CodecError("a batch must be an array of transactions")
         from_list = Transaction.from_list
-        return cls([from_list(suite, f) for f in items], suite, _encoded=data)
+        txs = []
+        for fields in items:
+            tx = from_list(suite, fields)  # checks every field's type ...
+            check(tx.args)  # ... and the args map deeply
+            txs.append(tx)
+        return cls(txs, suite, _encoded=data)
 
     def __len__(self) -> int:
         return len(self.transactions)
@@ -373,9 +378,9 @@ class Payload:
         return cls(value[1], value[2], tuple(value[3]))
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """The outcome of one transaction.
+class Receipt(NamedTuple):
+    """The outcome of one transaction (an immutable named tuple: cheap to build per transaction;
+    MessagePack encodes it as the array ``[tx_hash, status, return_value, error, events]``).
 
     >>> r = Receipt(b"\\x01" * 32, STATUS_OK, 7, "", (("transfer", "Transfer", {"amount": 7}),))
     >>> Receipt.decode(r.encode()) == r
@@ -402,7 +407,8 @@ class Receipt:
         ]
 
     def encode(self) -> bytes:
-        return encode_trusted(self.to_list())
+        """Canonical bytes (tuples pack as arrays, so the named tuple encodes directly)."""
+        return encode_trusted(self)
 
     @classmethod
     def from_list(cls, value: Any) -> Receipt:

@@ -34,7 +34,7 @@ values = st.recursive(
 
 
 @given(values)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 def test_round_trip(value: object) -> None:
     data = encode(value)
     assert decode(data) == value

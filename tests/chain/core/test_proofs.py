@@ -77,7 +77,7 @@ def test_tampered_proofs_fail(make_chain: ChainFactory) -> None:
     # a receipt whose status is flipped to success
     receipt = verify_receipt_proof(c.suite, header, r)
     assert receipt is not None
-    flipped = replace(receipt, return_value=10**6)
+    flipped = receipt._replace(return_value=10**6)
     assert verify_receipt_proof(c.suite, header, replace(r, item=flipped.encode())) is None
     # kinds are not interchangeable
     assert verify_receipt_proof(c.suite, header, p) is None

@@ -36,7 +36,7 @@ import lmdb
 
 from finchain.chain.codec import canonical, decode, encode_trusted
 from finchain.chain.errors import ChainError
-from finchain.chain.execution.contract import ContractError, ExecutionContext
+from finchain.chain.execution.contract import Contract, ContractError, ExecutionContext
 from finchain.chain.execution.registry import ContractRegistry
 from finchain.chain.storage import BlockStore, state_key
 from finchain.chain.types import (
@@ -107,15 +107,21 @@ class _TxState:
 
     def __init__(self) -> None:
         self.undo: list[tuple[bytes, Any]] = []
-        self.events: list[list[Any]] = []
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
 
 
 class _Context(ExecutionContext):
     """The concrete execution context: one per contract namespace, reused across transactions."""
 
     __slots__ = (
+        "_db",
+        "_entry",
         "_ex",
+        "_instance",
         "_prefix",
+        "_tget",
+        "_undo",
+        "_writes",
         "caller",
         "contract",
         "depth",
@@ -139,16 +145,60 @@ class _Context(ExecutionContext):
         self.height = 0
         self.timestamp = 0
         self.tx_hash = b""
+        self._entry: dict[str, Callable[..., Any]] = {}
+        self._instance: Contract | None = None
+        # hot-path shortcuts into the run's overlay (see _Run.read / _Run.write)
+        self._writes = ex.writes
+        self._tget = ex.txn.get
+        self._db = ex.state_db
+        self._undo = ex.tx.undo
+
+    def entry(self, method: str) -> Callable[..., Any]:
+        """The bound state-changing entry point ``method`` of this context's contract instance
+        (one instance per contract per block: contracts keep no state on ``self``)."""
+        fn = self._entry.get(method)
+        if fn is None:
+            info = self._ex.registry.info(self.contract)
+            if info is None:
+                raise ContractError(f"no contract named {self.contract!r}")
+            if info.entry_points.get(method) != "method":
+                raise ContractError(f"{self.contract} has no method {method!r}")
+            if self._instance is None:
+                self._instance = info.cls(self)
+            fn = self._entry[method] = getattr(self._instance, method)
+        return fn
 
     def get(self, key: bytes) -> bytes | None:
-        return self._ex.read(self._prefix + key)
+        k = self._prefix + key
+        v = self._writes.get(k, _MISSING)
+        if v is _MISSING:
+            return self._tget(k, db=self._db)  # type: ignore[no-any-return,return-value]
+        return v  # type: ignore[no-any-return]
 
     def put(self, key: bytes, value: bytes) -> None:
         if self.read_only:
             raise ContractError(f"{self.contract}: a view cannot write state")
         if type(value) is not bytes:
             raise ContractError(f"{self.contract}: state values must be bytes")
-        self._ex.write(self._prefix + key, value)
+        k = self._prefix + key
+        writes = self._writes
+        self._undo.append((k, writes.get(k, _MISSING)))
+        writes[k] = value
+
+    def get_int(self, key: bytes, default: int = 0) -> int:
+        k = self._prefix + key
+        v = self._writes.get(k, _MISSING)
+        if v is _MISSING:
+            v = self._tget(k, db=self._db)
+        return default if v is None else int.from_bytes(v, "big", signed=True)
+
+    def put_int(self, key: bytes, value: int) -> None:
+        if self.read_only:
+            raise ContractError(f"{self.contract}: a view cannot write state")
+        k = self._prefix + key
+        writes = self._writes
+        self._undo.append((k, writes.get(k, _MISSING)))
+        writes[k] = value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True)
 
     def delete(self, key: bytes) -> None:
         if self.read_only:
@@ -168,12 +218,12 @@ class _Context(ExecutionContext):
     def emit(self, event: str, data: dict[str, Any]) -> None:
         if self.read_only:
             return
-        self._ex.tx.events.append([self.contract, event, canonical(data)])
+        self._ex.tx.events.append((self.contract, event, canonical(data)))
 
     def call(self, contract: str, method: str, args: dict[str, Any]) -> Any:
         if self.depth >= MAX_CALL_DEPTH:
             raise ContractError(f"call depth above {MAX_CALL_DEPTH}")
-        ctx = _Context(self._ex, contract, self.contract, self.depth + 1)
+        ctx = _make_context(self._ex, contract, self.contract, self.depth + 1)
         ctx.read_only = self.read_only
         ctx.sender = self.sender
         ctx.sender_public_key = self.sender_public_key
@@ -201,6 +251,8 @@ class _Run:
         self.writes = writes
         self.tx = _TxState()
         self.contexts: dict[str, _Context] = {}
+        #: set when members/permissions state changed (the ACL cache must be dropped)
+        self.acl_dirty = False
 
     def read(self, key: bytes) -> bytes | None:
         v = self.writes.get(key, _MISSING)
@@ -232,6 +284,7 @@ class _Run:
                 yield k, v
 
     def rollback(self) -> None:
+        self.acl_dirty = False
         writes = self.writes
         for key, old in reversed(self.tx.undo):
             if old is _MISSING:
@@ -244,7 +297,7 @@ class _Run:
     def context(self, contract: str) -> _Context:
         ctx = self.contexts.get(contract)
         if ctx is None:
-            ctx = self.contexts[contract] = _Context(self, contract, None, 0)
+            ctx = self.contexts[contract] = _make_context(self, contract, None, 0)
         return ctx
 
     def invoke(self, ctx: _Context, method: str, args: dict[str, Any], *, allow_views: bool) -> Any:
@@ -413,54 +466,79 @@ class BlockExecutor:
         undo = run.tx.undo
         events = run.tx.events
         address_of = self.address_of
+        addr_cache = self._addresses
+        contexts = run.contexts
+        rules = acl.rules
+        ok_status, failed_status = STATUS_OK, STATUS_FAILED
+        append = receipts.append
+        index_append = index.append
         for i in range(n):
             tx = txs[i]
             th = hashes[i]
-            reason = None
-            if tx.chain_id != chain_id:
-                reason = f"transaction is for chain {tx.chain_id!r}, not {chain_id!r}"
-            elif tx.block_limit < height:
-                reason = f"expired: block limit {tx.block_limit} is below height {height}"
-            elif committed[i] or th in seen:
-                reason = "replay: transaction already committed"
-            elif not sig_ok[i]:
-                reason = "invalid signature"
-            if reason is None:
-                sender = address_of(tx.sender)
-                reason = acl.refusal(tx.contract, sender)
-            if reason is not None:
-                receipts.append(Receipt(th, STATUS_REJECTED, None, reason, ()))
-                index.append(None)
+            if (
+                tx.chain_id != chain_id
+                or tx.block_limit < height
+                or committed[i]
+                or th in seen
+                or not sig_ok[i]
+            ):
+                if tx.chain_id != chain_id:
+                    reason = f"transaction is for chain {tx.chain_id!r}, not {chain_id!r}"
+                elif tx.block_limit < height:
+                    reason = f"expired: block limit {tx.block_limit} is below height {height}"
+                elif committed[i] or th in seen:
+                    reason = "replay: transaction already committed"
+                else:
+                    reason = "invalid signature"
+                append(Receipt(th, STATUS_REJECTED, None, reason, ()))
+                index_append(None)
                 continue
+            sender = addr_cache.get(tx.sender)
+            if sender is None:
+                sender = address_of(tx.sender)
+            contract = tx.contract
+            if rules.get(contract) is not _OPEN:
+                refusal = acl.refusal(contract, sender)
+                if refusal is not None:
+                    append(Receipt(th, STATUS_REJECTED, None, refusal, ()))
+                    index_append(None)
+                    continue
             seen.add(th)
-            index.append(th)
-            ctx = run.context(tx.contract)
+            index_append(th)
+            ctx = contexts.get(contract)
+            if ctx is None:
+                ctx = run.context(contract)
             ctx.sender = sender
             ctx.sender_public_key = tx.sender
             ctx.height = height
             ctx.timestamp = timestamp
             ctx.tx_hash = th
             try:
-                value = run.invoke(ctx, tx.method, tx.args, allow_views=False)
-                value = canonical(value)
+                value = ctx.entry(tx.method)(**tx.args)
+                tv = type(value)
+                if not (tv is int or tv is bytes or tv is str or tv is bool or value is None):
+                    value = canonical(value)
+                elif tv is int and not -(2**63) <= value < 2**64:
+                    value = canonical(value)  # raises: out of range
             except ContractError as exc:
                 run.rollback()
-                receipts.append(Receipt(th, STATUS_FAILED, None, str(exc), ()))
+                append(Receipt(th, failed_status, None, str(exc), ()))
                 continue
             except Exception as exc:  # a contract bug or bad arguments: same rule, typed message
                 run.rollback()
-                msg = f"{type(exc).__name__}: {exc}"
-                receipts.append(Receipt(th, STATUS_FAILED, None, msg, ()))
+                append(Receipt(th, failed_status, None, f"{type(exc).__name__}: {exc}", ()))
                 continue
-            evs: tuple[tuple[str, str, dict[str, Any]], ...] = ()
             if events:
-                evs = tuple((e[0], e[1], e[2]) for e in events)
+                evs: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(events)
                 events.clear()
+            else:
+                evs = ()
             if undo:
-                if acl.touches_system(undo):
-                    acl.clear()
                 undo.clear()
-            receipts.append(Receipt(th, STATUS_OK, value, "", evs))
+                if run.acl_dirty:
+                    run.acl_dirty = False
+                    acl.clear()
+            append(Receipt(th, ok_status, value, "", evs))
         return receipts, index
 
     def commit(self, executed: ExecutedBlock) -> BlockHeader:
@@ -529,7 +607,31 @@ class BlockExecutor:
         return self.store.get_state(key) == info.code_hash
 
 
-_SYSTEM_PREFIXES = (b"permissions\x00", b"members\x00")
+_ACL_CONTRACTS = frozenset({"members", "permissions"})
+_OPEN = ("open", ())
+
+
+class _AclContext(_Context):
+    """Context of a contract whose state the ACL cache depends on: writes mark the run dirty."""
+
+    __slots__ = ()
+
+    def put(self, key: bytes, value: bytes) -> None:
+        super().put(key, value)
+        self._ex.acl_dirty = True
+
+    def put_int(self, key: bytes, value: int) -> None:
+        super().put_int(key, value)
+        self._ex.acl_dirty = True
+
+    def delete(self, key: bytes) -> None:
+        super().delete(key)
+        self._ex.acl_dirty = True
+
+
+def _make_context(ex: _Run, contract: str, caller: str | None, depth: int) -> _Context:
+    cls = _AclContext if contract in _ACL_CONTRACTS else _Context
+    return cls(ex, contract, caller, depth)
 
 
 class _AclCache:
@@ -538,17 +640,13 @@ class _AclCache:
     def __init__(self, run: _Run, registry: ContractRegistry) -> None:
         self._run = run
         self._registry = registry
-        self._acl: dict[str, Any] = {}
+        self.rules: dict[str, Any] = {}
 
     def clear(self) -> None:
-        self._acl.clear()
-
-    @staticmethod
-    def touches_system(undo: list[tuple[bytes, Any]]) -> bool:
-        return any(k.startswith(_SYSTEM_PREFIXES) for k, _ in undo)
+        self.rules.clear()
 
     def _rule(self, contract: str) -> Any:
-        rule = self._acl.get(contract, _MISSING)
+        rule = self.rules.get(contract, _MISSING)
         if rule is _MISSING:
             info = self._registry.info(contract)
             if info is None:
@@ -560,8 +658,8 @@ class _AclCache:
                 rule = f"contract {contract!r} is not installed on this chain"
             else:
                 raw = self._run.read(state_key("permissions", b"acl:" + contract.encode()))
-                rule = ("open", ()) if raw is None else _parse_acl(raw)
-            self._acl[contract] = rule
+                rule = _OPEN if raw is None else _parse_acl(raw)
+            self.rules[contract] = rule
         return rule
 
     def refusal(self, contract: str, sender: bytes) -> str | None:
@@ -581,6 +679,8 @@ class _AclCache:
 
 def _parse_acl(raw: bytes) -> tuple[str, tuple[str, ...]]:
     value = decode(raw)
+    if value["mode"] == "open":
+        return _OPEN
     return value["mode"], tuple(value.get("orgs", ()))
 
 

@@ -17,10 +17,12 @@ database       key                              value
 ============== ================================ =========================================
 
 **Crash safety.** :meth:`BlockStore.commit_block` writes header, hash index, receipts, transaction
-index, state changes, batch heights and ``last_height`` in *one* LMDB write transaction, with
-``sync=True``: after a crash at any instant the store reopens with either all of block ``h`` or
-none of it. Consensus safety records (:meth:`BlockStore.persist`) are written in their own
-synchronous transaction, so they are on disk before :meth:`persist` returns.
+index, state changes, batch heights and ``last_height`` in *one* LMDB write transaction: after a
+process crash at any instant the store reopens with either all of block ``h`` or none of it.
+Data pages are fsynced at each commit and the meta page lazily (LMDB's ``NOMETASYNC``): a power
+cut may roll back the last committed block (the node fetches it again) but cannot corrupt the
+file. Consensus safety records (:meth:`BlockStore.persist`) are followed by a full
+``env.sync(force=True)``, so they are on disk before :meth:`persist` returns.
 
 **Growth.** The map starts at ``map_size`` (1 GiB by default; the file is sparse) and doubles
 whenever a write finds it full; the failed transaction is retried with the same data.
@@ -115,7 +117,10 @@ class BlockStore:
                 map_size=map_size,
                 max_dbs=len(_DBS) + 2,
                 sync=sync,
-                metasync=sync,
+                # data pages are synced at every commit, the meta page lazily: a power cut can
+                # lose the last committed block (consensus re-delivers it) but never corrupt the
+                # store; persist() syncs fully because consensus safety records must survive.
+                metasync=False,
                 readahead=False,
                 max_readers=256,
             )
