@@ -58,6 +58,8 @@ class MempoolConfig:
     batch_size: int = 1_000  #: transactions per disseminated batch
     batch_interval_ms: int = 20  #: longest a partial batch waits
     max_block_batches: int = 64  #: batch digests per proposal
+    min_block_interval_ms: int = 100  #: a leader waits this long after the previous proposal
+    empty_block_interval_ms: int = 250  #: with nothing to order, propose empty blocks this often
 
 
 @dataclass(frozen=True, slots=True)

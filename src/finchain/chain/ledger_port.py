@@ -10,7 +10,7 @@ test open a ledger without a network.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,8 @@ class Ledger:
             chain_id=self.chain_id,
             signature_checker=self._check_signatures,
         )
-        self.verified: set[bytes] | None = None  # set by the node: hashes checked at admission
+        #: hashes whose signatures the node already checked (the mempool's pending set)
+        self.verified: Container[bytes] | None = None
         options = {**self.genesis.consensus_config, **config.consensus_options}
         self._consensus_config = consensus_config(self.suite, self.chain_id, options)
 
@@ -228,7 +229,7 @@ class Ledger:
 
     def _check_signatures(self, txs: Sequence[Transaction]) -> list[bool]:
         """Signature check inside execution: skip what admission verified or what is a replay."""
-        verified = self.verified or set()
+        verified: Container[bytes] = self.verified if self.verified is not None else ()
         out = [True] * len(txs)
         todo: list[int] = []
         for i, tx in enumerate(txs):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -130,6 +130,11 @@ class Mempool:
     def loose(self) -> int:
         """Admitted transactions not yet in a batch."""
         return len(self._loose)
+
+    @property
+    def verified_hashes(self) -> Container[bytes]:
+        """Hashes of pending transactions whose signatures this pool has checked."""
+        return self._known
 
     def admitted_at(self, tx_hash: bytes) -> float | None:
         return self._known.get(tx_hash)
@@ -288,6 +293,14 @@ class Mempool:
             if len(out) >= limit:
                 break
         return out
+
+    def has_proposable(self) -> bool:
+        """Whether :meth:`proposal` would return at least one digest now."""
+        now = time.monotonic()
+        return any(
+            p.proposed_at is None or now - p.proposed_at >= self.repropose_after_s
+            for p in self._batches.values()
+        )
 
     def mark_proposed(self, digests: Iterable[bytes]) -> None:
         """Another leader proposed these: hold them back from our own proposals for a while."""
