@@ -1,0 +1,75 @@
+"""The SCMS replay on a real local network (4 validators + 1 observer, separate processes)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from finchain.chain import network
+from finchain.chain.config import MempoolConfig
+from finchain.crypto import get_suite
+from finchain.scf.client import ScfChain
+from finchain.scf.replay import keyring_for, run_replay
+from finchain.scf.scms import load_deliveries, participants
+
+pytestmark = [pytest.mark.xdist_group("chain-network"), pytest.mark.timeout(400)]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    d = tmp_path_factory.mktemp("scfchain") / "net"
+    specs = network.init_network(
+        d,
+        orgs=1,
+        validators=4,
+        observers=1,
+        suite="gm",
+        mempool=MempoolConfig(batch_interval_ms=10),
+        consensus_options={"base_timeout_ms": 400, "max_timeout_ms": 3000},
+    )
+    try:
+        network.up(d, timeout=90)
+        yield d, specs[0].rpc_url
+    finally:
+        network.down(d)
+
+
+def test_scms_replay_end_to_end(chain: tuple[Path, str], tmp_path: Path) -> None:
+    directory, url = chain
+    suite = get_suite("gm")
+    admin = suite.load_private_key((directory / "users" / "admin.key").read_bytes())
+    deliveries = load_deliveries(limit=24)
+    stats = asyncio.run(
+        run_replay(
+            url, deliveries, suite="gm", admins=[admin], store_dir=tmp_path / "iot", chunk=12
+        )
+    )
+    assert stats.orders == 24 and stats.refusals == []
+    assert stats.deliveries_confirmed == 24
+    assert stats.vouchers_issued + 0 == 24
+    assert stats.financed + stats.declined + stats.blocked == 24
+
+    async def check() -> None:
+        ring = keyring_for("gm", participants(deliveries))
+        async with ScfChain.connect(url, ring) as scf:
+            financed = 0
+            for d in deliveries:
+                tree = await scf.view("scf_voucher", "tree", root_id=f"V-{d.line_id}")
+                root = tree[0]
+                assert root["face"] == d.value_cents
+                live = [v for v in tree if v["status"] not in ("RETURNED", "REJECTED")]
+                assert sum(v["available"] + v["settled"] for v in live) == root["face"]
+                financed += sum(1 for v in tree if v["status"] == "FINANCED")
+                order = await scf.view("scf_trade", "order", order_id=d.order_id)
+                assert order["deliveries"][0]["source"] == "device"
+            assert financed == stats.financed
+        # resuming skips what is on chain already
+        again = await run_replay(
+            url, deliveries, suite="gm", admins=[admin], store_dir=tmp_path / "iot2", chunk=12
+        )
+        assert again.skipped == 24 and again.orders == 0
+
+    asyncio.run(check())
