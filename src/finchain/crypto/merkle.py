@@ -66,17 +66,15 @@ def _hasher(suite: CryptoSuite) -> Hasher:
 
 
 def _leaf_hashes(h: Hasher, leaves: Sequence[bytes]) -> list[bytes]:
-    out: list[bytes] = []
-    append = out.append
-    for leaf in leaves:
-        if not isinstance(leaf, bytes | bytearray | memoryview):
-            raise TypeError(f"Merkle leaves must be bytes, not {type(leaf).__name__}")
-        append(h(LEAF_PREFIX + bytes(leaf)))
-    return out
+    try:  # map() keeps the per-leaf Python overhead to the two C calls
+        return list(map(h, map(LEAF_PREFIX.__add__, leaves)))
+    except TypeError:
+        bad = next(x for x in leaves if not isinstance(x, bytes | bytearray | memoryview))
+        raise TypeError(f"Merkle leaves must be bytes, not {type(bad).__name__}") from None
 
 
 def _next_level(h: Hasher, level: list[bytes]) -> list[bytes]:
-    nxt = [h(NODE_PREFIX + a + b) for a, b in zip(level[0::2], level[1::2], strict=False)]
+    nxt = list(map(h, map(NODE_PREFIX.__add__, map(bytes.__add__, level[0::2], level[1::2]))))
     if len(level) & 1:
         nxt.append(level[-1])  # odd node promoted unchanged
     return nxt
