@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -162,3 +163,70 @@ def test_determinism_and_conservation(make_chain: ChainFactory, blocks: list[Any
     got = {i: one.balance(one.users[i]) for i in range(4)}
     assert got == expected
     assert sum(got.values()) == 4_000 == one.executor.query("transfer", "total_supply")
+
+
+def test_partial_writes_and_nested_calls_roll_back(make_chain: ChainFactory) -> None:
+    from finchain.chain.execution.contract import Contract, ContractError, method, view
+
+    class Ledger(Contract):
+        name = "ledgerx"
+
+        @method
+        def write_then_maybe_fail(self, key: bytes, fail: bool) -> int:
+            self.ctx.put(b"k:" + key, b"v")
+            self.ctx.emit("Wrote", {"key": key})
+            self.ctx.call("ledgerx", "bump", {})  # nested call shares the transaction
+            if fail:
+                raise ContractError("refused after writing")
+            return self.ctx.get_int(b"n")
+
+        @method
+        def bump(self) -> int:
+            n = self.ctx.get_int(b"n") + 1
+            self.ctx.put_int(b"n", n)
+            return n
+
+        @method
+        def sneaky_view_write(self) -> None:
+            self.ctx.call("ledgerx", "peek", {})
+
+        @view
+        def peek(self) -> list[bytes]:
+            return [k for k, _ in self.ctx.scan(b"k:")]
+
+        @view
+        def write_in_view(self) -> None:
+            self.ctx.put(b"x", b"y")
+
+        @method
+        def recurse(self) -> None:
+            self.ctx.call("ledgerx", "recurse", {})
+
+    c = make_chain()
+    c.registry.register(Ledger)
+    from finchain.chain.storage import state_key
+
+    key = state_key("permissions", b"installed:ledgerx")
+    with c.store._env.begin(write=True) as txn:  # test-only shortcut instead of a vote
+        txn.put(key, c.registry.code_hash("ledgerx"), db=c.store.state_db())
+    u = c.users[0]
+    ex = c.block(
+        [
+            c.tx(u, "ledgerx", "write_then_maybe_fail", {"key": b"a", "fail": False}),
+            c.tx(u, "ledgerx", "write_then_maybe_fail", {"key": b"b", "fail": True}),
+            c.tx(u, "ledgerx", "write_then_maybe_fail", {"key": b"c", "fail": False}),
+            c.tx(u, "ledgerx", "sneaky_view_write", {}),
+            c.tx(u, "ledgerx", "recurse", {}),
+        ]
+    )
+    r = ex.receipts
+    assert [x.status for x in r] == [STATUS_OK, STATUS_FAILED, STATUS_OK, STATUS_OK, STATUS_FAILED]
+    assert r[0].return_value == 1 and r[2].return_value == 2
+    assert r[1].error == "refused after writing" and r[1].events == ()
+    assert "call depth" in r[4].error
+    assert c.executor.query("ledgerx", "peek") == [b"k:a", b"k:c"]
+
+    from finchain.chain.execution.contract import ContractError as CE
+
+    with pytest.raises(CE, match="view cannot write"):
+        c.executor.query("ledgerx", "write_in_view")
