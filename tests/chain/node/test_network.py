@@ -232,3 +232,51 @@ def test_killed_validator_chain_continues_then_catches_up(net: Net) -> None:
     run(caught_up())
     after = run(submit(5))  # the network with the rejoined validator keeps going
     assert len(after) == 5
+
+
+def test_cli_status_tx_send_and_block_show(net: Net, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from finchain.cli.main import app
+
+    runner = CliRunner()
+    status_json = tmp_path / "status.json"
+    res = runner.invoke(app, ["chain", "status", str(net.dir), "--json", str(status_json)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(status_json.read_text())
+    assert {r["role"] for r in rows} == {"validator", "observer"}
+    assert all(isinstance(r["height"], int) for r in rows)
+
+    url = net.validators[1].rpc_url
+    receipt_json = tmp_path / "receipt.json"
+    res = runner.invoke(
+        app,
+        [
+            "tx",
+            "send",
+            "--url",
+            url,
+            "--key",
+            str(net.dir / "users" / "admin.key"),
+            "--to",
+            "0x" + "09" * 20,
+            "--amount",
+            "11",
+            "--json",
+            str(receipt_json),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    receipt = json.loads(receipt_json.read_text())
+    assert receipt["ok"] and receipt["events"][0]["event"] == "Transfer"
+
+    block_json = tmp_path / "block.json"
+    res = runner.invoke(
+        app, ["block", "show", str(receipt["height"]), "--url", url, "--json", str(block_json)]
+    )
+    assert res.exit_code == 0, res.output
+    assert receipt["txHash"] in json.loads(block_json.read_text())["transactions"]
+    res = runner.invoke(app, ["block", "show", "999999999", "--url", url])
+    assert res.exit_code != 0
