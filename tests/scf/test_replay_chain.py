@@ -73,3 +73,72 @@ def test_scms_replay_end_to_end(chain: tuple[Path, str], tmp_path: Path) -> None
         assert again.skipped == 24 and again.orders == 0
 
     asyncio.run(check())
+
+
+def test_rest_api_acts_with_member_keys(chain: tuple[Path, str], tmp_path: Path) -> None:
+    import httpx
+
+    from finchain.scf.api import create_app
+    from finchain.scf.scms import REGULATOR
+
+    directory, url = chain
+    suite = get_suite("gm")
+    admin = suite.load_private_key((directory / "users" / "admin.key").read_bytes())
+    deliveries = load_deliveries(limit=30)[24:30]
+    asyncio.run(
+        run_replay(url, deliveries, suite="gm", admins=[admin], store_dir=tmp_path / "iot", chunk=6)
+    )
+    ring = keyring_for("gm", participants(deliveries))
+    d = deliveries[0]
+    outsider = next(
+        p.name
+        for p in participants(deliveries)
+        if p.tier == 1 and p.name != d.vendor and p.name != d.site
+    )
+
+    async def go() -> None:
+        scf = ScfChain.connect(url, ring)
+        app = create_app(scf)
+        token = {name: t for t, name in app.state.tokens.items()}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://scf") as http:
+
+            def auth(name: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {token[name]}"}
+
+            assert (await http.get(f"/v1/vouchers/V-{d.line_id}")).status_code == 401
+            r = await http.get(f"/v1/vouchers/V-{d.line_id}", headers=auth(d.vendor))
+            assert r.status_code == 200
+            voucher = r.json()
+            assert (
+                await http.get(f"/v1/vouchers/V-{d.line_id}", headers=auth(outsider))
+            ).status_code == 403
+            assert (
+                await http.get(f"/v1/vouchers/V-{d.line_id}", headers=auth(REGULATOR.name))
+            ).status_code == 200
+            too_much = voucher["available"] + 1
+            r = await http.post(
+                f"/v1/vouchers/V-{d.line_id}/split",
+                json={"amounts": [too_much]},
+                headers=auth(d.vendor),
+            )
+            assert r.status_code == 409 and "insufficient balance" in r.json()["detail"]
+            r = await http.post(
+                f"/v1/vouchers/V-{d.line_id}/split", json={"amounts": [-5]}, headers=auth(d.vendor)
+            )
+            assert r.status_code in (409, 422)
+            after = (await http.get(f"/v1/vouchers/V-{d.line_id}", headers=auth(d.vendor))).json()
+            assert after["available"] == voucher["available"]
+            if voucher["available"] >= 2 and voucher["status"] == "HELD":
+                r = await http.post(
+                    f"/v1/vouchers/V-{d.line_id}/split",
+                    json={"amounts": [1]},
+                    headers=auth(d.vendor),
+                )
+                assert r.status_code == 200, r.text
+                assert (
+                    await http.get(f"/v1/vouchers/V-{d.line_id}", headers=auth(d.vendor))
+                ).json()["available"] == voucher["available"] - 1
+        await scf.client.close()
+
+    asyncio.run(go())
