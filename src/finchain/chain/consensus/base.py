@@ -10,11 +10,25 @@ inputs
     (the leader's next payload — batch digests — is available).
 actions (returned, in order)
     :class:`Persist` (write safety state durably *before* any later :class:`Send` leaves),
-    :class:`Send`, :class:`SetTimer`, :class:`RequestPayload`, :class:`Commit`.
+    :class:`Send`, :class:`SetTimer`, :class:`RequestPayload`, :class:`Commit`,
+    :class:`SyncRequired`.
 
 Ordering contract for drivers: execute actions in list order; a :class:`Persist` must be durable
 before the driver transmits any :class:`Send` that follows it. This is how a restarted replica is
 kept from equivocating.
+
+Catch-up: a replica fetches recent blocks from its peers inside the protocol. When it lags further
+than peers keep in memory it returns :class:`SyncRequired`; the node then fetches committed
+``(height, block_id, payload, proof)`` records from peers' block stores, starting at
+``from_height``, and feeds them in order to :meth:`Consensus.on_synced_commit`, which checks each
+proof and answers with the usual :class:`Commit` (so the node applies synced and live blocks the
+same way).  After a restart a replica may re-emit a :class:`Commit` for a height the node already
+stored (the crash fell between storing a block and the Persist that follows the Commit); drivers
+treat a repeated ``(height, block_id)`` as a no-op.
+
+Compatible extensions (added after the first version, nothing removed): :class:`SyncRequired`,
+:meth:`Consensus.on_synced_commit`.  Drivers that predate them simply never sync beyond the
+in-protocol window.
 
 Time is an integer count of milliseconds supplied by the driver; replica ids are indexes into the
 validator list, identical on every replica.
@@ -77,7 +91,17 @@ class Commit:
     proof: bytes
 
 
-Action = Send | SetTimer | RequestPayload | Persist | Commit
+@dataclass(frozen=True, slots=True)
+class SyncRequired:
+    """Peers no longer hold the blocks this replica misses: fetch committed blocks from their
+    stores starting at ``from_height`` and feed them to :meth:`Consensus.on_synced_commit`.
+    ``hint`` names a replica believed to have them (``None``: ask any)."""
+
+    from_height: int
+    hint: ReplicaId | None = None
+
+
+Action = Send | SetTimer | RequestPayload | Persist | Commit | SyncRequired
 
 
 class Consensus(abc.ABC):
@@ -101,6 +125,16 @@ class Consensus(abc.ABC):
     @abc.abstractmethod
     def on_payload(self, view: int, payload: bytes, now: Millis) -> list[Action]:
         """The payload asked for by :class:`RequestPayload` is ready."""
+
+    def on_synced_commit(
+        self, height: int, block_id: bytes, payload: bytes, proof: bytes, now: Millis
+    ) -> list[Action]:
+        """A committed block fetched by the node from a peer's store (after :class:`SyncRequired`).
+
+        ``height`` must be ``committed_height + 1`` and ``proof`` must check; otherwise nothing
+        happens (returns ``[]``).  On success returns a :class:`Commit` for it (and any Persist).
+        """
+        return []
 
     @abc.abstractmethod
     def encode_message(self, message: Any) -> bytes:
