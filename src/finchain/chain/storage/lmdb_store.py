@@ -13,6 +13,7 @@ database       key                              value
 ``state``      contract ‖ 0x00 ‖ key            value
 ``batches``    batch digest                     :meth:`Batch.encode` (pending and committed)
 ``batchheight`` batch digest                    height (u64be) it committed at
+``pending``    batch digest                     empty (stored, not yet in a block)
 ``consensus``  utf-8 key                        :class:`~finchain.chain.consensus.base.Persist`
 ============== ================================ =========================================
 
@@ -67,6 +68,7 @@ _DBS = (
     "state",
     "batches",
     "batchheight",
+    "pending",
     "consensus",
 )
 DEFAULT_MAP_SIZE = 1 << 30
@@ -135,6 +137,7 @@ class BlockStore:
         self._state = self._dbs["state"]
         self._batches = self._dbs["batches"]
         self._batchheight = self._dbs["batchheight"]
+        self._pending = self._dbs["pending"]
         self._consensus = self._dbs["consensus"]
         self._write_lock = threading.Lock()
         self._closed = False
@@ -244,6 +247,7 @@ class BlockStore:
             txn.cursor(db=state).putmulti(puts)
         for digest in header.batch_digests:
             txn.put(digest, h, db=self._batchheight)
+            txn.delete(digest, db=self._pending)
         txn.put(b"last_height", h, db=self._meta)
 
     def commit_block(
@@ -401,6 +405,10 @@ class BlockStore:
 
         def write(txn: lmdb.Transaction) -> None:
             txn.cursor(db=self._batches).putmulti(list(batches), overwrite=False)
+            committed = self._batchheight
+            fresh = [(d, b"") for d, _ in batches if txn.get(d, db=committed) is None]
+            if fresh:
+                txn.cursor(db=self._pending).putmulti(fresh)
 
         self._write(write)
 
@@ -421,13 +429,8 @@ class BlockStore:
 
     def pending_batches(self) -> list[Digest]:
         """Digests of stored batches not yet committed in a block (in digest order)."""
-        out = []
         with self._env.begin() as txn:
-            committed = self._batchheight
-            for digest, _ in txn.cursor(db=self._batches):
-                if txn.get(digest, db=committed) is None:
-                    out.append(bytes(digest))
-        return out
+            return [bytes(d) for d, _ in txn.cursor(db=self._pending)]
 
     def delete_batches(self, digests: Sequence[Digest]) -> int:
         """Drop *pending* batches (committed ones are kept); returns how many were removed."""
@@ -435,7 +438,8 @@ class BlockStore:
         def write(txn: lmdb.Transaction) -> int:
             n = 0
             for d in digests:
-                if txn.get(d, db=self._batchheight) is None and txn.delete(d, db=self._batches):
+                if txn.delete(d, db=self._pending):
+                    txn.delete(d, db=self._batches)
                     n += 1
             return n
 
