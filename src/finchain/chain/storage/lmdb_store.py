@@ -25,8 +25,10 @@ cut may roll back the last committed block (the node fetches it again) but canno
 file. Consensus safety records (:meth:`BlockStore.persist`) are followed by a full
 ``env.sync(force=True)``, so they are on disk before :meth:`persist` returns.
 
-**Growth.** The map starts at ``map_size`` (1 GiB by default; the file is sparse) and doubles
-whenever a write finds it full; the failed transaction is retried with the same data.
+**Growth.** The map starts at ``map_size`` (8 GiB of address space by default; the file itself
+grows only as pages are used) and doubles whenever a write finds it full; the failed
+transaction is retried with the same data. LMDB resizes only while no transaction of this
+process is open, which the large default makes a rare event.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ _DBS = (
     "pending",
     "consensus",
 )
-DEFAULT_MAP_SIZE = 1 << 30
+DEFAULT_MAP_SIZE = 8 << 30  # address space only: the file grows with use (no WRITEMAP)
 _MAX_MAP_SIZE = 1 << 40
 
 
@@ -169,7 +171,12 @@ class BlockStore:
                     size = self.map_size
                     if size >= _MAX_MAP_SIZE:
                         raise StorageError(f"block store at {self.path} is full") from None
-                    self._env.set_mapsize(size * 2)
+                    try:
+                        self._env.set_mapsize(size * 2)
+                    except lmdb.Error as exc:
+                        raise StorageError(
+                            f"block store at {self.path} is full and cannot grow: {exc}"
+                        ) from exc
 
     # -- metadata ------------------------------------------------------------------------------
     @property
