@@ -115,8 +115,8 @@ class TreeParams:
     learning_rate: float = 0.3  # learning_rate
     l2: float = 0.1  # l2
     min_child_samples: int = 1  # min_leaf_node
-    min_child_weight: float = 0.0
-    min_gain: float = 1e-6  # min_impurity_split
+    min_child_weight: float = 1.0  # min_child_weight
+    min_gain: float = 1e-2  # min_impurity_split
 
 
 @dataclass(frozen=True)
