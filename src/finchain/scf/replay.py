@@ -49,7 +49,7 @@ from finchain.scf.sink import ChainSink
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 KYC_COUNTRY = {"core": "US", "bank": "CN", "logistics": "CN", "warehouse": "CN", "regulator": "CN"}
-COLD_BAND = TemperatureBand(-25_000, -17_500)
+COLD_BAND = TemperatureBand(-25_000, -18_000)
 COLD_OFFSET_MILLI = -41_000
 CREDIT_LINE_LIMIT = 10**13
 
