@@ -205,3 +205,18 @@ def test_payload_header_receipt_round_trip() -> None:
     r = Receipt(b"\x01" * 32, 1, None, "insufficient balance", (("t", "E", {"a": 1}),))
     assert Receipt.decode(r.encode()) == r
     assert not r.ok
+
+
+def test_batch_rejects_non_canonical_args() -> None:
+    suite = get_suite("intl")
+    tx = Transaction.create(
+        suite, suite.generate_key(), contract="c", method="m", args={"a": 1, "b": 2}, block_limit=1
+    )
+    good = tx.to_list()
+    for bad_args in ({"b": 2, "a": 1}, {"a": 1.5}, {"a": [1, {"z": 1, "y": 2}]}):
+        fields = list(good)
+        fields[6] = bad_args
+        raw = msgpack.packb([fields], use_bin_type=True)
+        with pytest.raises(CodecError):
+            Batch.decode(raw, suite)
+    assert len(Batch.decode(msgpack.packb([good], use_bin_type=True), suite)) == 1
