@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def init_network(
     chain_id: str = "finchain-local",
     mempool: MempoolConfig | None = None,
     consensus_options: dict[str, Any] | None = None,
-    bench_accounts: list[bytes] = (),  # type: ignore[assignment]
+    bench_accounts: Sequence[bytes] = (),
     bench_balance: int = 10**12,
     admin_balance: int = 10**15,
 ) -> list[NodeSpec]:
