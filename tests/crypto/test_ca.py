@@ -316,3 +316,19 @@ def _shared_ca(factory: pytest.TempPathFactory) -> CertificateAuthority:
             factory.mktemp("ca") / "ca", org="gba", suite="gm", now=T0
         )
     return _CA["gm"]
+
+
+def test_concurrent_issue_never_repeats_a_serial(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ca = CertificateAuthority.create(tmp_path / "ca", org="gba", suite="intl", now=T0)
+    pub = ca.suite.generate_key().public_key()
+
+    def issue(i: int) -> int:
+        # each thread opens the CA from disk, as separate processes would
+        own = CertificateAuthority.load(tmp_path / "ca")
+        return own.issue(org="o", role="user", name=f"u{i}", public_key=pub, now=T0).serial
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        serials = list(pool.map(issue, range(30)))
+    assert sorted(serials) == list(range(1, 31))

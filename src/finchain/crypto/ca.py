@@ -27,10 +27,13 @@ an organisation CA), ``state.json`` (next serial, revoked serials, CRL number) a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from finchain.crypto import get_suite
@@ -56,7 +59,7 @@ def now_ms() -> int:
 
 
 def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
@@ -188,6 +191,17 @@ class CertificateAuthority:
             raise CryptoError(f"{self.directory}/state.json is missing or corrupt") from None
         return state
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive lock on the CA state, so concurrent ``issue``/``revoke`` calls (threads or
+        processes) never hand out one serial twice."""
+        fd = os.open(self.directory / "state.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def _save_state(self, state: dict[str, object]) -> None:
         _atomic_write(self.directory / "state.json", json.dumps(state, indent=1).encode())
 
@@ -238,10 +252,13 @@ class CertificateAuthority:
                 f"a {pub.suite_name} key cannot be certified by a {self.suite.name} CA",
             )
         t = now_ms() if now is None else now
-        state = self._load_state()
-        serial = state["next_serial"]
-        assert isinstance(serial, int)
-        cert = MemberCertificate(
+        with self._locked():
+            state = self._load_state()
+            serial = state["next_serial"]
+            assert isinstance(serial, int)
+            state["next_serial"] = serial + 1
+            self._save_state(state)
+        return MemberCertificate(
             serial=serial,
             org=org,
             role=role,
@@ -254,26 +271,24 @@ class CertificateAuthority:
             not_after=t + days * DAY_MS,
             node_type=node_type or "",
         ).signed_by(self.key)
-        state["next_serial"] = serial + 1
-        self._save_state(state)
-        return cert
 
     # -- revocation -------------------------------------------------------------------------
     def revoke(self, serial: int, *, now: int | None = None) -> RevocationList:
         """Revoke the certificate numbered ``serial``; returns (and saves) the new CRL."""
         if not isinstance(serial, int) or isinstance(serial, bool):
             raise TypeError(f"serial must be int, not {type(serial).__name__}")
-        state = self._load_state()
-        next_serial = state["next_serial"]
-        assert isinstance(next_serial, int)
-        if not 1 <= serial < next_serial:
-            raise CryptoError(f"this CA never issued serial {serial}")
-        revoked = state["revoked"]
-        assert isinstance(revoked, list)
-        if serial not in revoked:
-            revoked.append(serial)
-            self._save_state(state)
-        return self._write_crl(now_ms() if now is None else now)
+        with self._locked():
+            state = self._load_state()
+            next_serial = state["next_serial"]
+            assert isinstance(next_serial, int)
+            if not 1 <= serial < next_serial:
+                raise CryptoError(f"this CA never issued serial {serial}")
+            revoked = state["revoked"]
+            assert isinstance(revoked, list)
+            if serial not in revoked:
+                revoked.append(serial)
+                self._save_state(state)
+            return self._write_crl(now_ms() if now is None else now)
 
     def crl(self, *, now: int | None = None) -> RevocationList:
         """A freshly signed revocation list of everything revoked so far."""
@@ -319,6 +334,7 @@ class TrustStore:
         intermediates: Iterable[MemberCertificate] = (),
         suite: str | None = None,
     ) -> None:
+        self._keys: dict[bytes, PublicKey] = {}
         self.roots = {r.key_id: r for r in roots}
         if not self.roots:
             raise CertificateError("unknown-issuer", "a trust store needs at least one root")
@@ -327,27 +343,28 @@ class TrustStore:
         for r in self.roots.values():
             if r.suite != self.suite:
                 raise CertificateError("wrong-suite", f"root {r.subject} uses {r.suite}")
-            if not r.is_ca or not r.is_self_issued or not r.signature_valid(r.load_public_key()):
+            if not r.is_ca or not r.is_self_issued or not r.signature_valid(self._key(r)):
                 raise CertificateError("bad-signature", f"root {r.subject} is not a valid root")
         self.intermediates = {c.key_id: c for c in intermediates if c.is_ca}
         self.crls: dict[bytes, RevocationList] = {}
         for crl in crls:
             self.add_crl(crl)
 
-    def _issuer_of(self, cert: MemberCertificate) -> MemberCertificate:
-        issuer = self.roots.get(cert.issuer_key_id) or self.intermediates.get(cert.issuer_key_id)
-        if issuer is None or issuer.subject != cert.issuer:
-            raise CertificateError(
-                "unknown-issuer", f"certificate {cert.serial} of {cert.subject}: unknown issuer"
-            )
-        return issuer
+    def _key(self, cert: MemberCertificate) -> PublicKey:
+        """``cert``'s public key, parsed once per store (issuer keys are used on every verify)."""
+        key = self._keys.get(cert.public_key)
+        if key is None or key.suite_name != cert.suite:
+            key = cert.load_public_key()
+            if len(self._keys) < 4096:
+                self._keys[cert.public_key] = key
+        return key
 
     def add_crl(self, crl: RevocationList) -> None:
         """Accept ``crl`` if its issuer is known and its signature holds; keeps the newest."""
         issuer = self.roots.get(crl.issuer_key_id) or self.intermediates.get(crl.issuer_key_id)
         if issuer is None:
             raise CertificateError("unknown-issuer", f"CRL from unknown issuer {crl.issuer}")
-        if crl.suite != self.suite or not crl.signature_valid(issuer.load_public_key()):
+        if crl.suite != self.suite or not crl.signature_valid(self._key(issuer)):
             raise CertificateError("bad-signature", f"CRL from {crl.issuer} does not verify")
         held = self.crls.get(crl.issuer_key_id)
         if held is None or crl.number >= held.number:
@@ -396,7 +413,7 @@ class TrustStore:
                 raise CertificateError(
                     "wrong-suite", f"{current.subject}: suite differs from issuer"
                 )
-            if not current.signature_valid(issuer.load_public_key()):
+            if not current.signature_valid(self._key(issuer)):
                 raise CertificateError(
                     "bad-signature",
                     f"certificate {current.serial} of {current.subject}: bad signature",
