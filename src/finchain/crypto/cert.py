@@ -1,8 +1,9 @@
 """Consortium member certificates and revocation lists: canonical signed records.
 
-Why not X.509: no library finchain can install signs SM2 X.509 certificates from Python.
-``cryptography`` has no SM2 curve; ``tongsuopy`` 1.0.1 has no public X.509 API (its cffi binding
-lacks ``X509_verify`` and name building); ``gmssl-pyx`` has no certificates at all. So a member's
+Why not X.509: no library finchain can install offers SM2 X.509 through a public Python API.
+``cryptography`` has no SM2 curve; ``tongsuopy`` 1.0.1 has no X.509 module (only a partial set of
+``X509_*`` calls in its private cffi binding, without ``X509_verify``); ``gmssl-pyx`` has no
+certificates at all. So a member's
 key is certified by a **signed member record** — one fixed field order, length-prefixed, signed
 with the issuing CA's key under the suite's signature (SM2 with the standard signer id for
 ``gm``, ECDSA-P256/SHA-256 for ``intl``). The same record works for both suites.
