@@ -150,3 +150,19 @@ def test_signature_garbage_is_opaque() -> None:
         with pytest.raises(InvalidSignature) as exc:
             GM.verify(key.public_key(), b"m", sig)
         assert str(exc.value) == "invalid signature"
+
+
+def test_failures_print_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """Unlike GmSSL (which writes a debug trace to stderr), finchain's failures are silent."""
+    from finchain.crypto import DecryptionError
+
+    key = GM.generate_key()
+    sig = GM.sign(key, b"m")
+    ct = GM.pke_encrypt(key.public_key(), b"secret")
+    assert not GM.is_valid(key.public_key(), b"other", sig)
+    with pytest.raises(DecryptionError):
+        GM.pke_decrypt(GM.generate_key(), ct)
+    with pytest.raises(DecryptionError):
+        GM.pke_decrypt(key, ct[:-1] + bytes([ct[-1] ^ 1]))
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
