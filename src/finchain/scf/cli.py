@@ -42,6 +42,7 @@ def replay(
     network: Path = NETWORK_OPT,
     limit: int = typer.Option(200, "--limit", help="number of SCMS deliveries (0 = all)"),
     chunk: int = typer.Option(64, "--chunk", help="deliveries per round of transactions"),
+    parallel: int = typer.Option(3, "--parallel", help="chunks in flight at once"),
     data: Path | None = typer.Option(None, "--data", help="SCMS CSV (default: the shipped copy)"),
     json_path: Path | None = typer.Option(None, "--json", help="write the summary here"),
 ) -> None:

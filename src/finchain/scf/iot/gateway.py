@@ -99,6 +99,7 @@ class Gateway:
         self._events: list[tuple[Event, str]] = []
         self._counters: dict[str, int] = {}
         self._batch_no = 0
+        self._raised: set[tuple[str, str]] = set()  # (subject, event kind) already reported
         self._lock = asyncio.Lock()
         #: set once :meth:`run_mqtt` is subscribed
         self.ready = asyncio.Event()
@@ -137,7 +138,9 @@ class Gateway:
             self.stats.accepted += 1
             for rule in self.rules.get(info.subject, []):
                 event = rule.check(reading)
-                if event is not None:
+                if event is not None and (info.subject, event.kind) not in self._raised:
+                    # one event per subject and kind: the first proven reading is the evidence
+                    self._raised.add((info.subject, event.kind))
                     self._events.append((event, reading_id(reading)))
             if len(self._pending) >= self.batch_size:
                 await self._flush_locked()
