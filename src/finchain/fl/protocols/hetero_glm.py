@@ -145,7 +145,7 @@ def _guest(ctx: PartyContext, logistic: bool) -> dict[str, Any]:
                 plain = (ug + 2.0 - 4.0 * y[b]) * (1 << F_U)
             else:
                 plain = (ug - y[b]) * (1 << F_U)
-            d = [pk.add_plain(c, int(round(v))) for c, v in zip(uh, plain.tolist(), strict=True)]
+            d = [pk.add_plain(c, round(v)) for c, v in zip(uh, plain.tolist(), strict=True)]
             ctx.channel.send(host, f"glm/d/{epoch}/{bi}", BigInts(d))
             g_enc = _enc_gradient(pk, d, Xtr[b])
             masked, masks = _masked(pk, g_enc)
@@ -185,7 +185,7 @@ def _host(ctx: PartyContext) -> dict[str, Any]:
         batches = ctx.channel.recv(guest, "glm/batches")
         for bi, b in enumerate(batches):
             u = Xtr[b] @ w
-            cts = pk.encrypt_many([int(round(v * (1 << F_U))) for v in u.tolist()], pool)
+            cts = pk.encrypt_many([round(v * (1 << F_U)) for v in u.tolist()], pool)
             ctx.channel.send(guest, f"glm/u/{epoch}/{bi}", BigInts(cts))
             d = ctx.channel.recv(guest, f"glm/d/{epoch}/{bi}")
             masked, masks = _masked(pk, _enc_gradient(pk, d, Xtr[b]))
