@@ -47,6 +47,7 @@ def close(a, b, scale):
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9 * max(1.0, scale))
 
 
+@settings(deadline=None)
 @given(xs=values)
 def test_against_numpy(xs):
     if not xs:
@@ -63,6 +64,7 @@ def test_against_numpy(xs):
 
 
 @pytest.mark.parametrize("cls", EXACT + MOMENTS)
+@settings(deadline=None, max_examples=40)
 @given(a=values, b=values)
 def test_merge_equals_one_aggregate_fed_both(cls, a, b):
     merged = feed(cls, a).merge(feed(cls, b))
@@ -72,6 +74,7 @@ def test_merge_equals_one_aggregate_fed_both(cls, a, b):
 
 
 @pytest.mark.parametrize("cls", EXACT + MOMENTS)
+@settings(deadline=None, max_examples=40)
 @given(a=values, b=values, c=values)
 def test_merge_is_associative(cls, a, b, c):
     left = feed(cls, a).merge(feed(cls, b)).merge(feed(cls, c))
@@ -80,6 +83,7 @@ def test_merge_is_associative(cls, a, b, c):
     assert close(float(left.get()), float(right.get()), scale)
 
 
+@settings(deadline=None)
 @given(a=ints, b=ints)
 def test_integer_sums_stay_exact(a, b):
     s = feed(Sum, a).merge(feed(Sum, b))
@@ -87,6 +91,7 @@ def test_integer_sums_stay_exact(a, b):
     assert s.subtract(feed(Sum, b)).get() == sum(a)
 
 
+@settings(deadline=None)
 @given(a=values, b=values)
 def test_subtract_undoes_merge(a, b):
     v = feed(Var, a).merge(feed(Var, b)).subtract(feed(Var, b))
@@ -96,6 +101,7 @@ def test_subtract_undoes_merge(a, b):
     assert math.isclose(v.get(), ref.get(), rel_tol=1e-6, abs_tol=1e-6 * scale)
 
 
+@settings(deadline=None)
 @given(xs=st.lists(st.integers(-1000, 1000), min_size=1, max_size=40))
 def test_revert_is_sliding(xs):
     v = feed(Var, xs)
@@ -105,6 +111,7 @@ def test_revert_is_sliding(xs):
     assert v.get() == 0.0 or v.get() < 1e-6
 
 
+@settings(deadline=None)
 @given(xs=st.lists(st.tuples(st.integers(0, 5), floats), max_size=60), span=st.integers(1, 20))
 def test_sliding_min_max_match_brute_force(xs, span):
     mn, mx = SlidingMin(), SlidingMax()
@@ -125,7 +132,7 @@ def test_sliding_min_max_match_brute_force(xs, span):
     a=st.lists(st.floats(0.5, 1e6), min_size=1, max_size=60),
     b=st.lists(st.floats(0.5, 1e6), max_size=60),
 )
-@settings(max_examples=40)
+@settings(deadline=None, max_examples=40)
 def test_quantile_merge_and_accuracy(a, b):
     q = Quantile(0.5).update(a[0])
     for x in a[1:]:
@@ -145,7 +152,7 @@ def test_quantile_merge_and_accuracy(a, b):
 
 
 @given(a=st.lists(st.integers(0, 500), max_size=200), b=st.lists(st.integers(0, 500), max_size=200))
-@settings(max_examples=30)
+@settings(deadline=None, max_examples=30)
 def test_distinct_merge_and_accuracy(a, b):
     da, db = Distinct(), Distinct()
     for x in a:

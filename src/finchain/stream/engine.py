@@ -100,6 +100,24 @@ class Engine:
         self.on_late: Callable[[dict[str, Any]], None] | None = None
         self._by_signature: dict[tuple[Any, ...], Lookback | VectorLookback] = {}
 
+    # -- checkpoints ------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["on_late"] = None
+        state["_by_signature"] = {}
+        rules = state.pop("rules")
+        state["_rule_sources"] = None if rules is None else rules.sources()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        sources = state.pop("_rule_sources", None)
+        self.__dict__.update(state)
+        self.rules = None
+        if sources is not None:
+            from finchain.stream.rules import RuleSet
+
+            self.set_rules(RuleSet(sources))
+
     # -- configuration ----------------------------------------------------------------------
     @property
     def watermark(self) -> int | None:
