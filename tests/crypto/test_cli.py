@@ -116,6 +116,13 @@ def test_ca_flow(tmp_path: Path) -> None:
         "--pubkey", str(tmp_path / "n1.pem.pub"), "--out", str(tmp_path / "x.cert"),
     )  # fmt: skip
     assert isinstance(exc, CertificateError) and exc.reason == "org-mismatch"
+    x509_path = tmp_path / "n1.x509.pem"
+    assert "X.509 certificate" in _ok(
+        "ca", "export", str(org), str(cert_path), "--out", str(x509_path)
+    )
+    assert x509_path.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    exc = _fails("ca", "export", str(root), str(cert_path), "--out", str(x509_path))
+    assert isinstance(exc, CertificateError) and exc.reason == "unknown-issuer"
     assert "revoked serial 1" in _ok("ca", "revoke", str(org), "1")
     exc = _fails("ca", "verify", str(org), str(cert_path))
     assert isinstance(exc, CertificateError) and exc.reason == "revoked"

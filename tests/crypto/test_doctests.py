@@ -13,6 +13,7 @@ MODULES = [
     "finchain.crypto.gm",
     "finchain.crypto.sm2_cipher",
     "finchain.crypto.ca",
+    "finchain.crypto.x509",
 ]
 
 

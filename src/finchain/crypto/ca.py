@@ -315,6 +315,13 @@ class CertificateAuthority:
         _atomic_write(self.directory / "crl.pem", crl.to_pem().encode())
         return crl
 
+    def export_x509(self, cert: MemberCertificate) -> bytes:
+        """DER X.509 v3 form of ``cert`` (one this CA issued, or its own root certificate),
+        signed by this CA, for tools outside finchain (see :mod:`finchain.crypto.x509`)."""
+        from finchain.crypto.x509 import build_x509
+
+        return build_x509(cert, self.certificate, self.key)
+
     def __repr__(self) -> str:
         return f"<CertificateAuthority {self.certificate.subject} ({self.suite.name})>"
 

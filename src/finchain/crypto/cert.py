@@ -6,7 +6,8 @@ Why not X.509: no library finchain can install offers SM2 X.509 through a public
 certificates at all. So a member's
 key is certified by a **signed member record** — one fixed field order, length-prefixed, signed
 with the issuing CA's key under the suite's signature (SM2 with the standard signer id for
-``gm``, ECDSA-P256/SHA-256 for ``intl``). The same record works for both suites.
+``gm``, ECDSA-P256/SHA-256 for ``intl``). The same record works for both suites. For outside
+tools a CA can additionally export an X.509 v3 rendering (:mod:`finchain.crypto.x509`).
 
 Record layout (:meth:`MemberCertificate.tbs_bytes`)::
 

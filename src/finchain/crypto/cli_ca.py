@@ -131,3 +131,20 @@ def revoke(
         f"revoked serial {serial}; CRL #{crl.number} lists {len(crl.serials)} serial(s) "
         f"-> {directory / 'crl.pem'}"
     )
+
+
+@app.command("export")
+def export(
+    directory: Path = typer.Argument(..., help="The CA that issued the certificate."),
+    cert_file: Path = typer.Argument(..., help="finchain certificate to export."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the X.509 PEM."),
+) -> None:
+    """Re-sign a certificate this CA issued as an X.509 v3 certificate (PEM) for outside tools."""
+    from finchain.crypto.cert import MemberCertificate
+    from finchain.crypto.keyfile import read_file
+    from finchain.crypto.x509 import to_pem
+
+    ca = _load_ca(directory)
+    cert = MemberCertificate.from_pem(read_file(cert_file))
+    out.write_text(to_pem(ca.export_x509(cert)))
+    typer.echo(f"X.509 certificate for {cert.subject} (serial {cert.serial}) -> {out}")
