@@ -184,9 +184,7 @@ async def _bench(
                 plan.setdefault(LOGISTICS.name, []).append(call)
         signed = []
         for party, calls in plan.items():
-            signed.extend(
-                await client.account(ring[party].key).transactions(calls, valid_for=900)
-            )
+            signed.extend(await client.account(ring[party].key).transactions(calls, valid_for=900))
         # interleave parties so every block carries the mix
         signed.sort(key=lambda t: t.hash)
 
