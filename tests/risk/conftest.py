@@ -52,9 +52,9 @@ def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def uci_small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4,000-row stratified sample of UCI Taiwan (keeps fast tests fast)."""
     frame = pd.read_csv(UCI)
-    sample = frame.groupby("Y", group_keys=False).apply(
-        lambda g: g.sample(frac=4000 / len(frame), random_state=1)
-    )
+    from sklearn.model_selection import train_test_split
+
+    sample, _ = train_test_split(frame, train_size=4000, stratify=frame["Y"], random_state=1)
     path = tmp_path_factory.mktemp("uci") / "uci_small.csv"
     sample.to_csv(path, index=False)
     return path

@@ -91,7 +91,8 @@ def build_event_aggregates(
             raise SchemaError(f"event table has no column {col!r}")
     ts = events[time]
     if not pd.api.types.is_numeric_dtype(ts):
-        ts = pd.to_datetime(ts, errors="coerce").astype("int64") / 1e9
+        stamps = pd.to_datetime(ts, errors="coerce", utc=True)
+        ts = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     ts = ts.astype(float).to_numpy()
     amount = pd.to_numeric(events[value], errors="coerce").fillna(0.0).to_numpy()
     keys = events[key].astype(str).to_numpy()

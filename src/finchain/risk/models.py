@@ -191,7 +191,7 @@ class LgbmModel(RiskModelBase):
             "metric": "auc",
             "verbosity": -1,
             "seed": seed,
-            "num_threads": 2,
+            "num_threads": 1,
             "deterministic": True,
             "force_row_wise": True,
             **params,

@@ -19,6 +19,8 @@ assignment, so requests in flight finish on the version they started with.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,17 @@ def create_app(
             raise ValueError("give model_dir or scorer")
         scorer = Scorer.from_dir(model_dir, indicators=indicators)
     sc = scorer
-    app = FastAPI(title="finchain risk scoring", version="1")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = sc.watch(poll_interval) if poll_interval else None
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop.set()
+
+    app = FastAPI(title="finchain risk scoring", version="1", lifespan=lifespan)
     app.state.scorer = sc
     metrics = CollectorRegistry()
     requests_total = Counter(
@@ -71,16 +83,6 @@ def create_app(
         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         registry=metrics,
     )
-
-    if poll_interval:
-
-        @app.on_event("startup")
-        async def _start_watch() -> None:
-            app.state.stop_watch = sc.watch(poll_interval)
-
-        @app.on_event("shutdown")
-        async def _stop_watch() -> None:
-            app.state.stop_watch.set()
 
     @app.post("/v1/score")
     async def score(request: Request) -> Response:

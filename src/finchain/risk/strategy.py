@@ -68,8 +68,12 @@ class StrategyPlan:
 
 
 def _candidates(ps: np.ndarray, n_cutoffs: int) -> np.ndarray:
-    """Cut-offs just above quantiles of the segment's probabilities, plus 0 (approve none)."""
-    qs = np.unique(np.quantile(ps, np.linspace(0, 1, n_cutoffs + 1)[1:]))
+    """Cut-offs just above the segment's probabilities (every one for small segments, else
+    quantiles), plus 0 (approve none)."""
+    if len(ps) <= 400:
+        qs = np.unique(ps)
+    else:
+        qs = np.unique(np.quantile(ps, np.linspace(0, 1, n_cutoffs + 1)[1:]))
     return np.r_[0.0, np.nextafter(qs, np.inf)]
 
 
@@ -85,7 +89,7 @@ def optimise_strategy(
     margin: float = 0.05,
     lgd: float = 0.6,
     weighting: Literal["count", "exposure"] = "count",
-    n_cutoffs: int = 20,
+    n_cutoffs: int = 50,
     time_limit: float = 30.0,
 ) -> StrategyPlan:
     """Solve the cut-off and limit programme; raises :class:`StrategyError` when infeasible."""
