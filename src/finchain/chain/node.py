@@ -268,6 +268,11 @@ class Node:
         old = self._timers.pop(token, None)
         if old is not None:
             old.cancel()
+        if _is_round_token(token):  # a new round's timer makes older rounds' timers moot
+            for stale in [
+                t for t in self._timers if _is_round_token(t) and t[0] == token[0] and t < token
+            ]:
+                self._timers.pop(stale).cancel()
         delay = max(0.0, (at - self.now_ms()) / 1000)
         self._timers[token] = self._loop.call_later(delay, self._on_timer, token)
 
@@ -275,12 +280,10 @@ class Node:
         self._timers.pop(token, None)
         if self.consensus is None or self._stop.is_set():
             return
-        before = getattr(self.consensus, "current_round", 0)
+        current = getattr(self.consensus, "current_round", None)
+        if _is_round_token(token) and token[1] == current:
+            self.metrics.view_changes.inc()  # the current round timed out: a view change
         self._apply(self.consensus.on_timer(token, self.now_ms()))
-        if isinstance(token, tuple) and token and token[0] == "hs-round":
-            after = getattr(self.consensus, "current_round", 0)
-            if after == before:
-                self.metrics.view_changes.inc()
 
     async def _propose(self, view: int) -> None:
         """Answer RequestPayload: batch digests waiting here (waits briefly when there are none)."""
@@ -612,11 +615,11 @@ class Node:
             self._sign_header(header)  # empty blocks hold nothing to prove
         elif header.height in self._hdr_sigs:
             self._maybe_certify(header.height)
-        self.mempool.on_committed(header.batch_digests, result.tx_hashes)
         for h in result.tx_hashes:
             t = self.mempool.admitted_at(h)
             if t is not None:
                 self.metrics.commit_latency.observe(now - t)
+        self.mempool.on_committed(header.batch_digests, result.tx_hashes)
         self.metrics.on_block(header.height, len(result.tx_hashes), now)
         self.metrics.mempool_size.set(len(self.mempool))
         self.mempool.expire(header.height)
@@ -670,6 +673,17 @@ class Node:
         except TimeoutError:
             return False
         return True
+
+
+def _is_round_token(token: Any) -> bool:
+    """A per-round timer token such as HotStuff's ``("hs-round", r)``."""
+    return (
+        isinstance(token, tuple)
+        and len(token) == 2
+        and isinstance(token[0], str)
+        and token[0].endswith("-round")
+        and isinstance(token[1], int)
+    )
 
 
 def run_node(config_path: str, *, ready: Callable[[Node], None] | None = None) -> None:

@@ -162,6 +162,15 @@ class Client:
     async def header_certificate(self, height: int) -> dict[str, Any]:
         return await self.request("getHeaderCertificate", height)  # type: ignore[no-any-return]
 
+    async def prove(self, tx_hash: bytes | str, *, genesis: str | Any) -> Any:
+        """Prove a committed transaction and its receipt against the validators of ``genesis``
+        (a path to the genesis file obtained out of band): a verified
+        :class:`~finchain.chain.light.Proved`."""
+        from finchain.chain.light import LightClient
+
+        light = LightClient.from_genesis_file(genesis)
+        return await light.prove(self, tx_hash)
+
     async def genesis(self) -> dict[str, Any]:
         return await self.request("getGenesis")  # type: ignore[no-any-return]
 

@@ -116,6 +116,25 @@ def test_metrics_health_and_block_subscription(net: Net) -> None:
                 if len(seen) == 2:
                     break
             assert seen[1] == seen[0] + 1 and seen[0] > start - 5
+            # contract events with a filter, delivered once the block commits
+            bob = SUITE.address(SUITE.generate_key().public_key())
+
+            async def first_event() -> dict:  # type: ignore[type-arg]
+                async for ev in c.subscribe(
+                    "events", {"contract": "transfer", "event": "Transfer"}
+                ):
+                    if ev["data"]["to"] == {"$hex": bob.hex()}:
+                        return ev
+                raise AssertionError("subscription ended")
+
+            waiter = asyncio.ensure_future(first_event())
+            await asyncio.sleep(0.5)
+            (tx,) = await _transfers(c, net.admin, 1, bob, 4)
+            await c.submit_and_wait([tx], timeout=60)
+            ev = await asyncio.wait_for(waiter, 30)
+            assert ev["txHash"] == "0x" + tx.hash.hex() and ev["data"]["amount"] == 4
+            proved = await c.prove(tx.hash, genesis=net.dir / "genesis.json")
+            assert proved.receipt.ok
             block = await c.block(seen[0])
             assert block["hash"].startswith("0x") and block["height"] == seen[0]
             with pytest.raises(RpcError, match="no block at height"):
