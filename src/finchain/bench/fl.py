@@ -152,7 +152,7 @@ def _run_finchain(job: Path, workdir: Path) -> dict[str, Any]:
     from finchain.fl.runner import run_job
 
     t0 = time.perf_counter()
-    out = run_job(job, workdir=workdir, show_progress=False)
+    out = run_job(job, workdir=workdir, show_progress=False, start_timeout=900)
     guest = out["results"]["guest"]
     guest["wall_s"] = time.perf_counter() - t0
     return dict(guest)

@@ -69,7 +69,7 @@ def run_job(
     workdir: str | Path | None = None,
     console: Console | None = None,
     show_progress: bool = True,
-    start_timeout: float = 60.0,
+    start_timeout: float = 300.0,
 ) -> dict[str, Any]:
     """Run the job; return ``{"job", "workdir", "results": {party: result}, "dropped": […]}``."""
     job = load_job(job_path)
