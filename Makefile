@@ -46,5 +46,9 @@ test-all: lint typecheck
 bench: bootstrap
 	@bash benchmarks/run_all.sh
 
+## make bench-fate: the isolated FATE 2.2 env for `finchain bench fl --vs-fate` (.benchenv/fate)
+bench-fate:
+	@bash scripts/bench-env-fate.sh
+
 clean:
 	rm -rf .bench .mypy_cache .pytest_cache .ruff_cache
