@@ -98,6 +98,7 @@ class Engine:
         self.late_count = 0
         self.rules: Any = None  # finchain.stream.rules.RuleSet, set by set_rules
         self.on_late: Callable[[dict[str, Any]], None] | None = None
+        self._by_indicator: dict[str, Lookback | VectorLookback] = {}
         self._by_signature: dict[tuple[Any, ...], Lookback | VectorLookback] = {}
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -105,6 +106,7 @@ class Engine:
         state = dict(self.__dict__)
         state["on_late"] = None
         state["_by_signature"] = {}
+        state["_by_indicator"] = {}
         rules = state.pop("rules")
         state["_rule_sources"] = None if rules is None else rules.sources()
         return state
@@ -313,12 +315,17 @@ class Engine:
 
     def indicator(self, key: Hashable, name: str) -> Any:
         """One value, ``name`` = ``indicator.stat`` (None when unknown)."""
-        ind, _, stat = name.rpartition(".")
-        for lb in self.lookbacks:
-            if lb.name == ind and stat in lb.stats:
-                vals = lb.current(key)
-                return None if vals is None else vals[stat]
-        return None
+        lb = self._by_indicator.get(name)
+        if lb is None:
+            ind, _, stat = name.rpartition(".")
+            for cand in self.lookbacks:
+                if cand.name == ind and stat in cand.stats:
+                    lb = self._by_indicator[name] = cand
+                    break
+            else:
+                return None
+        vals = lb.current(key)
+        return None if vals is None else vals[name.rpartition(".")[2]]
 
     def indicator_names(self) -> list[str]:
         return [f"{lb.name}.{s}" for lb in self.lookbacks for s in lb.stats]

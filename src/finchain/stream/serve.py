@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import orjson
@@ -71,11 +71,12 @@ class IndicatorService:
         self.requests = 0
 
     def get(self, key: str, indicator: str) -> Any:
-        for k in _key(key):
-            v = self.engine.indicator(k, indicator)
+        eng = self.engine
+        if key.isdigit():
+            v = eng.indicator(int(key), indicator)
             if v is not None:
                 return v
-        return None
+        return eng.indicator(key, indicator)
 
     def all(self, key: str) -> dict[str, Any]:
         for k in _key(key):
@@ -138,10 +139,10 @@ class _RespProtocol(asyncio.Protocol):
         self.service = service
         self.buf = b""
         self.transport: asyncio.Transport | None = None
+        self.proto = 2  # RESP2; ``HELLO 3`` (redis-py 8's default handshake) switches to RESP3
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
@@ -202,7 +203,7 @@ class _RespProtocol(asyncio.Protocol):
                 return b"*%d\r\n" % (len(args) - 1) + b"".join(self._get(a) for a in args[1:])
             if cmd == b"IND.GET" and len(args) == 3:
                 v = svc.get(args[1].decode(), args[2].decode())
-                return _bulk(None if v is None else _num(v))
+                return self._nil(None if v is None else _num(v))
             if cmd == b"IND.ALL" and len(args) == 2:
                 flat: list[bytes | None] = []
                 for name, v in svc.all(args[1].decode()).items():
@@ -242,22 +243,38 @@ class _RespProtocol(asyncio.Protocol):
                 return None
             if cmd in (b"CONFIG", b"COMMAND"):
                 return b"*0\r\n"
-            if cmd in (b"SELECT", b"CLIENT", b"HELLO", b"AUTH"):
-                if cmd == b"HELLO":
-                    return _error("unknown command 'HELLO' (RESP2 only)")
+            if cmd == b"HELLO":
+                return self._hello(args)
+            if cmd in (b"SELECT", b"CLIENT", b"AUTH"):
                 return b"+OK\r\n"
             return _error(f"unknown command or wrong arguments: {args[0].decode(errors='replace')}")
         except (StreamError, ValueError, UnicodeDecodeError) as exc:
             return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    def _hello(self, args: list[bytes]) -> bytes:
+        version = int(args[1]) if len(args) > 1 else self.proto
+        if version not in (2, 3):
+            return b"-NOPROTO unsupported protocol version\r\n"
+        self.proto = version
+        info: list[tuple[bytes, bytes]] = [(b"server", b"finchain-stream"), (b"version", b"7.0.0")]
+        body = b"".join(_bulk(k) + _bulk(v) for k, v in info) + _bulk(b"proto")
+        body += b":%d\r\n" % version + _bulk(b"mode") + _bulk(b"standalone")
+        head = b"%%%d\r\n" % (len(info) + 2) if version == 3 else b"*%d\r\n" % (2 * len(info) + 4)
+        return head + body
+
+    def _nil(self, v: bytes | None) -> bytes:
+        if v is None:
+            return b"_\r\n" if self.proto == 3 else b"$-1\r\n"
+        return _bulk(v)
 
     def _get(self, raw: bytes) -> bytes:
         text = raw.decode()
         key, sep, ind = text.rpartition(":")
         if sep and ind:
             v = self.service.get(key, ind)
-            return _bulk(None if v is None else _num(v))
+            return self._nil(None if v is None else _num(v))
         vals = self.service.all(text)
-        return _bulk(orjson.dumps(vals, option=orjson.OPT_SERIALIZE_NUMPY) if vals else None)
+        return self._nil(orjson.dumps(vals, option=orjson.OPT_SERIALIZE_NUMPY) if vals else None)
 
     def _check(self, args: list[bytes]) -> bytes:
         event: dict[str, Any] = {}
