@@ -162,10 +162,12 @@ def test_websocket_source_reads_jsonrpc_notifications():
             time_path="timestamp",
         )
         rows = []
-        async for pos, cols in src.batches(limit=5):
+        last = 0
+        async for position, cols in src.batches(limit=5):
             rows += list(zip(cols["ts"], cols["height"], cols["amount"], strict=True))
+            last = position
         server.close()
-        return rows, pos
+        return rows, last
 
     rows, pos = asyncio.run(main())
     assert rows == [(1000 + h, h, 100 * h) for h in range(5)] and pos == 5
