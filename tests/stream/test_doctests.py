@@ -20,3 +20,11 @@ def test_doctests(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_docs_examples_run():
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "stream.md"
+    result = doctest.testfile(str(doc), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 10 and result.failed == 0
