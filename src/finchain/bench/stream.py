@@ -316,18 +316,129 @@ def measure_queries(engine: Any, requests: int, checks: int) -> dict[str, Any]:
     return out
 
 
+def measure_cluster(n: int) -> dict[str, Any]:
+    """Events/s through NATS JetStream partitions with 1 and with 2 worker processes."""
+    import asyncio
+
+    import yaml
+
+    from finchain.stream.cluster import publish_events
+
+    exe = shutil.which("nats-server") or (
+        "/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None
+    )
+    if exe is None:
+        return {"cluster_note": "nats-server not installed (scripts/services.sh nats)"}
+    cols = generate(n, cards=10_000, hot=100, seed=9)
+    rows = [
+        {"ts": t, "card": c, "amount": a}
+        for t, c, a in zip(
+            cols["ts"].tolist(), cols["card"].tolist(), cols["amount"].tolist(), strict=True
+        )
+    ]
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        server = subprocess.Popen(
+            [exe, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", f"{tmp}/js"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"nats://127.0.0.1:{port}"
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            asyncio.run(publish_events(url, "TX", "tx", rows, key="card", partitions=4))
+            for workers in (1, 2):
+                spec = {
+                    "name": f"w{workers}",
+                    "batch": 1000,
+                    "state_dir": f"{tmp}/w{workers}",
+                    "source": {
+                        "type": "nats",
+                        "servers": url,
+                        "stream": "TX",
+                        "prefix": "tx",
+                        "partitions": 4,
+                    },
+                    "indicators": [
+                        {
+                            "name": "spend",
+                            "kind": "lookback",
+                            "key": "card",
+                            "field": "amount",
+                            "span": SPAN,
+                            "stats": ["count", "sum", "mean", "var"],
+                        }
+                    ],
+                    "rules": {"v": "WHEN sum(amount, 5m) BY card > 500000 THEN alert"},
+                }
+                job = Path(tmp) / f"w{workers}.yaml"
+                job.write_text(yaml.safe_dump(spec))
+                t0 = time.perf_counter()
+                procs = [
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "finchain.cli.main",
+                            "stream",
+                            "worker",
+                            str(job),
+                            "--worker",
+                            str(i),
+                            "--workers",
+                            str(workers),
+                            "--idle",
+                            "1.0",
+                        ],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for i in range(workers)
+                ]
+                results = [p.communicate(timeout=1800)[0] for p in procs]
+                wall = time.perf_counter() - t0
+                busy = []
+                for text in results:
+                    fields = dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+                    busy.append(float(fields.get("seconds", "nan")))
+                out[f"cluster_{workers}w_events_per_s"] = round(n / max(busy))
+                out[f"cluster_{workers}w_wall_s"] = round(wall, 2)
+        finally:
+            server.terminate()
+            server.wait(10)
+    out["cluster_events"] = n
+    return out
+
+
 def command(
     quick: bool = typer.Option(False, "--quick", help="Fewer events (about a minute)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures as JSON."),
     events: int = typer.Option(0, help="Workload size (default 1,000,000; 200,000 with --quick)."),
     batch: int = typer.Option(1000, help="finchain ingestion batch (events)."),
     peers: str = typer.Option("river,bytewax,pathway", help="Comma-separated peers to run."),
+    only: str = typer.Option("", help="Run one part only: 'cluster' (NATS workers)."),
 ) -> None:
     """Throughput and latency of the stream engine against Bytewax, River and Pathway."""
     import numpy as np
 
     from finchain.bench.report import report, stamp
 
+    if only == "cluster":
+        figs = measure_cluster(events or (20_000 if quick else 100_000))
+        report(
+            "stream engine on NATS JetStream partitions (1 and 2 workers)",
+            figs,
+            json_path=json_path,
+            notes={"machine": stamp(), "load": os.getloadavg()},
+        )
+        return
     n = events or (200_000 if quick else 1_000_000)
     limits = {
         "river": n if quick else 300_000,
@@ -386,6 +497,7 @@ def command(
     figures["checksums_match"] = all_match
     q = measure_queries(fin["engine"], 200_000 if quick else 1_000_000, 2_000 if quick else 20_000)
     figures.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in q.items()})
+    figures.update(measure_cluster(20_000 if quick else 100_000))
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     notes["load_after"] = os.getloadavg()
     report(
