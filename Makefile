@@ -16,6 +16,7 @@ services:
 
 ## make demo: run the main job (bootstraps everything first)
 demo: bootstrap
+	@bash scripts/console-setup.sh
 	$(UV) run finchain demo run $(DEMO_ARGS)
 
 demo-clean:
