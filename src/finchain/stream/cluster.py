@@ -33,6 +33,19 @@ from finchain.stream.errors import StreamError
 __all__ = ["partition_of", "publish_events", "run_worker"]
 
 
+async def _connect(servers: str) -> Any:
+    import nats
+
+    last: Exception | None = None
+    for _ in range(20):
+        try:
+            return await nats.connect(servers=[servers], connect_timeout=5)
+        except Exception as exc:  # the server may still be starting
+            last = exc
+            await asyncio.sleep(0.25)
+    raise StreamError(f"cannot reach NATS at {servers}: {last}")
+
+
 def partition_of(key: Hashable, partitions: int) -> int:
     """Stable partition of a key (the same in every process and run).
 
@@ -61,9 +74,7 @@ async def publish_events(
     partitions: int,
 ) -> int:
     """Publish ``rows`` (dicts) partitioned by ``key``; returns when JetStream holds them all."""
-    import nats
-
-    nc = await nats.connect(servers=[servers])
+    nc = await _connect(servers)
     try:
         js = nc.jetstream()
         await ensure_stream(js, stream, prefix)
@@ -92,7 +103,6 @@ async def run_worker(
     flush_at_end: bool = True,
 ) -> dict[str, Any]:
     """Consume this worker's partitions until idle (and ``expected`` events seen, if given)."""
-    import nats
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
     from nats.js.errors import NotFoundError
@@ -110,9 +120,16 @@ async def run_worker(
     out_dir = Path(spec.get("state_dir", ".finchain/stream/cluster"))
     batch = int(spec.get("batch", 500))
     job = spec.get("name", "job")
-    nc = await nats.connect(servers=[servers])
+    nc = await _connect(servers)
     js = nc.jetstream()
-    await ensure_stream(js, stream, prefix)
+    for attempt in range(20):  # a freshly started server may not have JetStream ready yet
+        try:
+            await ensure_stream(js, stream, prefix)
+            break
+        except Exception:
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.25)
     parts: dict[int, dict[str, Any]] = {}
     for p in mine:
         ckpt = Checkpointer(out_dir / f"p{p}-ckpt")
@@ -149,7 +166,7 @@ async def run_worker(
             for st in parts.values():
                 try:
                     msgs = await st["sub"].fetch(batch, timeout=0.2)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):
                     continue
                 rows = []
                 top = st["seq"]
