@@ -267,21 +267,31 @@ def serve(
     indicators: str | None = typer.Option(
         None, "--indicators", help="Live indicators: http://…/{key} or redis://…?prefix=…"
     ),
+    workers: int = typer.Option(1, "--workers", help="Processes (each polls the registry)."),
 ) -> None:
-    """Run the scoring service (FastAPI on uvicorn)."""
+    """Run the scoring service (FastAPI on uvicorn with uvloop and httptools)."""
+    import os
+
     import uvicorn
 
     from finchain.risk.indicators import indicator_source_from_url
-    from finchain.risk.service import create_app
+    from finchain.risk.registry import ModelRegistry
+    from finchain.risk.service import ENV_INDICATORS, ENV_MODEL_DIR, create_app
 
+    ModelRegistry(model_dir).champion()  # fail fast with a clear message
+    opts: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
+    if workers > 1:
+        os.environ[ENV_MODEL_DIR] = str(model_dir)
+        if indicators:
+            os.environ[ENV_INDICATORS] = indicators
+        uvicorn.run("finchain.risk.service:app_from_env", factory=True, workers=workers, **opts)
+        return
     src = indicator_source_from_url(indicators) if indicators else None
-    application = create_app(model_dir, indicators=src)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    uvicorn.run(create_app(model_dir, indicators=src), **opts)

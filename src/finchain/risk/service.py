@@ -33,6 +33,23 @@ from finchain.risk.errors import ScoringInputError
 from finchain.risk.indicators import IndicatorSource
 from finchain.risk.scorer import Scorer
 
+ENV_MODEL_DIR = "FINCHAIN_RISK_MODEL_DIR"
+ENV_INDICATORS = "FINCHAIN_RISK_INDICATORS"
+
+
+def app_from_env() -> FastAPI:
+    """App factory for multi-process serving (``uvicorn --factory``): reads the model directory
+    and the optional indicator URL from ``FINCHAIN_RISK_MODEL_DIR`` / ``FINCHAIN_RISK_INDICATORS``.
+    """
+    import os
+
+    from finchain.risk.indicators import indicator_source_from_url
+
+    url = os.environ.get(ENV_INDICATORS)
+    return create_app(
+        os.environ[ENV_MODEL_DIR], indicators=indicator_source_from_url(url) if url else None
+    )
+
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(
@@ -54,7 +71,14 @@ def create_app(
     poll_interval: float | None = 1.0,
     reasons: int = 3,
 ) -> FastAPI:
-    """Build the app around a :class:`Scorer` (or the champion of ``model_dir``)."""
+    """Build the app around a :class:`Scorer` (or the champion of ``model_dir``).
+
+    BLAS and OpenMP pools are limited to one thread: per-request matrices are tiny and idle
+    threads spinning on a shared box cost more than they give.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     if scorer is None:
         if model_dir is None:
             raise ValueError("give model_dir or scorer")

@@ -254,7 +254,8 @@ def train(table: CreditTable, config: TrainConfig | None = None) -> TrainResult:
             reference=None,  # type: ignore[arg-type]  # set just below
             target=table.target,
         )
-        if kind == "nn" and "scorecard" in components:
+        if kind in ("nn", "stack") and "scorecard" in components:
+            # points are cheap and readable; TreeSHAP per request costs milliseconds
             pipe.reason_model = components["scorecard"]
         pv = pipe.predict(xv)
         pipe.policy = choose_policy(yv, pv, target_bad_rate=target_bad, max_limit=cfg.max_limit)

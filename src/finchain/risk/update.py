@@ -94,8 +94,8 @@ def update_pipeline(
 
         lr = LogisticRegression(C=1.0, max_iter=1000).fit(z, y[cal_i])
         model.coef, model.intercept = np.asarray(lr.coef_[0]), float(lr.intercept_[0])
-    if isinstance(champion.reason_model, ScorecardModel) and champion.reason_model is not model:
-        new.reason_model = champion.reason_model
+    if isinstance(model, StackModel) and champion.reason_model is not None:
+        new.reason_model = next((b for b in model.bases if isinstance(b, ScorecardModel)), None)
     return new
 
 
