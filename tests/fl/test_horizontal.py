@@ -82,3 +82,73 @@ def test_fedprox_mlp_and_kmeans_learn() -> None:
     assert (
         hz.evaluate(km, p5, Xt, None)["inertia"] <= hz.evaluate(km, p0, Xt, None)["inertia"] + 1e-9
     )
+
+
+def _network_job(tmp_path, scheme: str, dp_sigma: float = 0.0):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from finchain.fl.context import PartyContext
+    from finchain.fl.job import load_job
+    from finchain.fl.protocols.registry import role_function
+    from finchain.fl.transport.memory import MemoryNetwork
+
+    names = []
+    for i, f in enumerate(
+        (
+            "default_credit_homo_guest.csv",
+            "default_credit_homo_host_1.csv",
+            "default_credit_homo_host_2.csv",
+        )
+    ):
+        p = Path(tmp_path) / f"c{i}.csv"
+        read_table(f).iloc[: 150 + 50 * i].to_csv(p, index=False)
+        names.append(p)
+    test = Path(tmp_path) / "test.csv"
+    read_table("default_credit_homo_test.csv").iloc[:500].to_csv(test, index=False)
+    job_file = Path(tmp_path) / "job.yaml"
+    job_file.write_text(
+        f"""
+name: h-{scheme}
+protocol: horizontal
+parties:
+  - {{name: server, role: server, test_data: {test}}}
+  - {{name: a, role: client, data: {names[0]}}}
+  - {{name: b, role: client, data: {names[1]}}}
+  - {{name: c, role: client, data: {names[2]}}}
+encryption: {{scheme: {scheme}, dp_noise_multiplier: {dp_sigma}}}
+model: {{type: logistic, rounds: 2, learning_rate: 0.05, batch_size: 32, drop_timeout_s: 300}}
+""",
+        encoding="utf-8",
+    )
+    job = load_job(job_file)
+    net = MemoryNetwork([p.name for p in job.parties], timeout=60)
+
+    def role(spec):  # type: ignore[no-untyped-def]
+        return lambda ch: role_function(job.protocol, spec.role)(
+            PartyContext(job, spec, ch, Path(tmp_path), emit_lines=False)
+        )
+
+    res = net.run({p.name: role(p) for p in job.parties})
+    clients = []
+    for p in names:
+        df = read_table(p)
+        clients.append((df[feature_columns(df)].to_numpy(), df["y"].to_numpy(float)))
+    return res["server"], clients, hz.settings(job.model)
+
+
+def test_networked_secure_aggregation_equals_reference(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server, clients, cfg = _network_job(tmp_path, "secagg")
+    assert np.array_equal(np.asarray(server["params"]), hz.simulate(clients, "logistic", cfg))
+    assert server["history"][-1]["clients"] == 3
+
+
+def test_networked_ckks_aggregation_close_to_reference(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server, clients, cfg = _network_job(tmp_path, "ckks")
+    assert np.allclose(
+        np.asarray(server["params"]), hz.simulate(clients, "logistic", cfg), atol=1e-4
+    )
+
+
+def test_dp_reports_epsilon(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server, _, _ = _network_job(tmp_path, "secagg", dp_sigma=1.0)
+    assert 0 < server["dp_epsilon"] < 100
