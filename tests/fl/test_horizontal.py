@@ -121,7 +121,7 @@ model: {{type: logistic, rounds: 2, learning_rate: 0.05, batch_size: 32, drop_ti
         encoding="utf-8",
     )
     job = load_job(job_file)
-    net = MemoryNetwork([p.name for p in job.parties], timeout=60)
+    net = MemoryNetwork([p.name for p in job.parties], timeout=600)
 
     def role(spec):  # type: ignore[no-untyped-def]
         return lambda ch: role_function(job.protocol, spec.role)(

@@ -17,7 +17,7 @@ def _run(tmp_path: Path, text: str) -> dict[str, Any]:
     p = tmp_path / "job.yaml"
     p.write_text(text, encoding="utf-8")
     job = load_job(p)
-    net = MemoryNetwork([x.name for x in job.parties], timeout=120)
+    net = MemoryNetwork([x.name for x in job.parties], timeout=600)
 
     def role(spec: Any) -> Any:
         return lambda ch: role_function(job.protocol, spec.role)(

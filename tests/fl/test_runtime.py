@@ -73,7 +73,7 @@ parties:
   - {name: host, role: host, org: Hospital B, data: breast_hetero_host.csv}
 model: {n_trees: 2, max_depth: 2, max_bins: 8}
 encryption: {key_bits: 512}
-timeout_s: 60
+timeout_s: 300
 """,
     )
     out = run_job(job, workdir=tmp_path / "wd", show_progress=False)

@@ -20,7 +20,7 @@ from finchain.fl.transport.memory import MemoryNetwork
 )
 def test_psi_finds_exactly_the_intersection(a: set[int], b: set[int]) -> None:
     ga, hb = [str(v) for v in sorted(a)], [f"{v}" for v in sorted(b, reverse=True)]
-    net = MemoryNetwork(["guest", "host"], timeout=20)
+    net = MemoryNetwork(["guest", "host"], timeout=600)
     res = net.run(
         {
             "guest": lambda ch: psi_guest(ch, "host", ga),
@@ -53,7 +53,7 @@ def test_secureboost_federated_equals_central() -> None:
     central, central_scores = sb.train_central(
         y[s.train], [xg[s.train], xh[s.train]], [xg[s.test], xh[s.test]], p
     )
-    net = MemoryNetwork(["guest", "host"], timeout=60)
+    net = MemoryNetwork(["guest", "host"], timeout=600)
     res = net.run(
         {
             "guest": lambda ch: sb.run_guest(
