@@ -4,11 +4,12 @@ Background traffic follows AMLSim's benign models (``normalModels.csv``): *singl
 one of a few neighbours in the account graph, *fan_out* (payroll to established payees),
 *fan_in* (a merchant's regular customers), *forward* (received funds partly sent on after
 days), *mutual* (two accounts paying each other) and *periodical* (standing orders). Into it
-the generator injects suspicious patterns with the counts, account numbers, amounts and
-periods of AMLSim's ``alertPatterns.csv`` rows (``fan_in``, ``fan_out``, ``bipartite``, ``stack``, ``cycle``,
-``scatter_gather``, ``gather_scatter``), plus three patterns AMLSim lacks, parameterised here
-in the same schema: ``peel_chain``, ``rapid_pass_through`` and ``structuring``. Every injected
-transfer is recorded in the ground truth of its :class:`Instance`.
+the generator injects suspicious patterns with the counts, account numbers, amounts and periods
+of AMLSim's ``alertPatterns.csv`` rows (``fan_in``, ``fan_out``, ``bipartite``, ``stack``,
+``cycle``, ``scatter_gather``, ``gather_scatter``), plus three patterns AMLSim lacks,
+parameterised here in the same schema: ``peel_chain``, ``rapid_pass_through`` and
+``structuring``. Every injected transfer is recorded in the ground truth of its
+:class:`Instance`.
 
 This is a re-implementation from AMLSim's published parameter files and pattern descriptions
 (Weber et al. 2018; Altman et al. 2023); no AMLSim code is used.

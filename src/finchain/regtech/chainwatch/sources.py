@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from itertools import groupby
 from pathlib import Path
@@ -107,6 +107,23 @@ def read_ethereum_csv(
             if amount <= 0:
                 continue
             yield Transfer(tx, block, ts, src, dst, amount, token)
+
+
+def split_tokens(transfers: Iterable[Transfer]) -> Iterator[Transfer]:
+    """Give each token its own account space (``addr/token``) so amounts never mix.
+
+    >>> t = Transfer("1", 1, 1, "0xa", "0xb", 5, "0xdac17f958d2ee523a2206206994597c13d831ec7")
+    >>> next(split_tokens([t])).src
+    '0xa/0xdac17f'
+    """
+    for t in transfers:
+        if t.token in ("native", "ETH"):
+            yield t
+        else:
+            tag = t.token[:8]
+            yield Transfer(
+                t.tx_id, t.block, t.timestamp, f"{t.src}/{tag}", f"{t.dst}/{tag}", t.amount, t.token
+            )
 
 
 def blocks_of(transfers: Iterator[Transfer]) -> Iterator[tuple[int, list[Transfer]]]:

@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from finchain.regtech.accounts.model import AccountModel, cross_validate, metrics
+from finchain.regtech.cli import app
+from finchain.regtech.stablecoin.checker import check_ledger
+from finchain.regtech.stablecoin.ledger import generate_ledger
+from finchain.regtech.text.classifier import TextModel, held_out_split, report
+from finchain.regtech.text.pumpdump import BurstDetector, load_events, match_events
+
+RULES = [
+    "SC-2.1",
+    "SC-2.2",
+    "SC-2.3",
+    "SC-3.1",
+    "SC-4.1",
+    "SC-5.1",
+    "SC-6.1",
+    "SC-6.2",
+    "SC-7.1",
+    "SC-7.2",
+]
+runner = CliRunner()
+
+
+def synthetic_accounts(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    flag = (rng.random(n) < 0.25).astype(int)
+    df = pd.DataFrame(
+        {
+            "Address": [f"0x{i:040x}" for i in range(n)],
+            "FLAG": flag,
+            "Sent tnx": rng.poisson(5 + 20 * flag),
+            "Unique Received From Addresses": rng.poisson(3 + 10 * (1 - flag)),
+            "avg val sent": rng.lognormal(1 + flag, 1.0),
+            "Time Diff between first and last (Mins)": rng.exponential(1e4 * (1 + 3 * (1 - flag))),
+        }
+    )
+    return df
+
+
+def test_account_model_learns_and_round_trips(tmp_path: Path) -> None:
+    df = synthetic_accounts()
+    res = cross_validate(df, folds=3, rounds=60)
+    assert res.auc > 0.8 and 0 < res.accuracy <= 1
+    model = AccountModel.train(df, rounds=60)
+    model.save(tmp_path / "m.txt")
+    again = AccountModel.load(tmp_path / "m.txt")
+    assert np.allclose(model.score(df), again.score(df))
+    m = metrics(df["FLAG"].to_numpy(), again.score(df))
+    assert m["auc"] > 0.8
+
+
+def test_score_accounts_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINCHAIN_CACHE", str(tmp_path / "cache"))
+    train = tmp_path / "train.csv"
+    synthetic_accounts(seed=1).to_csv(train, index=False)
+    test = tmp_path / "test.csv"
+    synthetic_accounts(seed=2).to_csv(test, index=False)
+    out = tmp_path / "fig.json"
+    r = runner.invoke(app, ["score-accounts", str(test), "--data", str(train), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    figs = json.loads(out.read_text())
+    assert figs["rows"] == 600 and figs["auc"] > 0.8
+    assert (tmp_path / "cache" / "regtech" / "account_model.txt").exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    r = runner.invoke(app, ["score-accounts", str(bad), "--data", str(train)])
+    assert r.exit_code != 0
+
+
+def _texts(seed: int) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    hype = ["pump", "moon", "buy now", "signal", "x10", "coin", "countdown", "binance"]
+    calm = ["meeting", "weather", "lunch", "report", "holiday", "train", "family", "book"]
+    texts, labels = [], []
+    for _ in range(300):
+        is_hype = rng.random() < 0.5
+        words = rng.sample(hype if is_hype else calm, 3) + rng.sample(calm + hype, 1)
+        texts.append(" ".join(words))
+        labels.append("hype" if is_hype else "other")
+    return texts, labels
+
+
+def test_text_model_on_a_held_out_split() -> None:
+    texts, labels = _texts(0)
+    xtr, xte, ytr, yte = held_out_split(texts, labels)
+    assert not set(map(id, xtr)) & set(map(id, xte))
+    model = TextModel.fit(xtr, ytr, lang="en")
+    rep = report(yte, model.predict(xte))
+    assert rep.accuracy >= 0.9 and rep.rows == len(yte)
+
+
+def test_chinese_segmentation_path() -> None:
+    fraud = [
+        "您的银行卡涉嫌洗钱请立即转账到安全账户",
+        "我是公安局民警请配合调查下载软件",
+        "贷款无抵押秒到账先交保证金",
+        "我是你领导明天来办公室先转一笔钱",
+    ]
+    normal = [
+        "【中国联通】尊敬的用户您本月话费账单已出",
+        "明天下午三点开会请准时参加",
+        "您的快递已送达请到门口取件",
+        "周末一起去公园散步吧",
+    ]
+    model = TextModel.fit(fraud * 5 + normal * 5, ["fraud"] * 20 + ["normal"] * 20, lang="cn")
+    assert model.predict(["请立即转账到安全账户配合调查"]) == ["fraud"]
+
+
+def test_classify_text_cli_on_labelled_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finchain.regtech.text import classifier
+
+    monkeypatch.setenv("FINCHAIN_CACHE", str(tmp_path / "cache"))
+    texts, labels = _texts(1)
+    model = TextModel.fit(texts, labels, lang="en")
+    model.save(classifier.cache_path("en"))
+    f = tmp_path / "t.csv"
+    pd.DataFrame({"msg": texts[:80], "y": labels[:80]}).to_csv(f, index=False)
+    out = tmp_path / "r.json"
+    r = runner.invoke(
+        app,
+        [
+            "classify-text",
+            str(f),
+            "--text-col",
+            "msg",
+            "--label-col",
+            "y",
+            "--lang",
+            "en",
+            "--json",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    figs = json.loads(out.read_text())
+    assert figs["accuracy"] >= 0.9 and len(figs["predictions"]) == 80
+    r = runner.invoke(
+        app, ["classify-text", "--lang", "en"], input="pump signal moon\nlunch book\n"
+    )
+    assert r.exit_code == 0 and "hype" in r.output
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_stablecoin_checker_finds_each_injected_violation(rule: str) -> None:
+    found = {f.rule for f in check_ledger(generate_ledger(seed=3, violations=[rule]))}
+    assert rule in found
+    assert found <= {rule, "SC-2.1"}  # an unauthorised mint is also unbacked
+
+
+def test_clean_ledger_has_no_findings() -> None:
+    for seed in range(3):
+        assert check_ledger(generate_ledger(seed=seed)) == []
+
+
+def test_stablecoin_cli(tmp_path: Path) -> None:
+    out = tmp_path / "f.json"
+    r = runner.invoke(
+        app, ["stablecoin-check", "--generate", "--inject", "SC-6.1,SC-6.2", "--json", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(out.read_text())["by_rule"]) == {"SC-6.1", "SC-6.2"}
+    ledger = tmp_path / "l.jsonl"
+    ledger.write_text("\n".join(json.dumps(e) for e in generate_ledger(violations=["SC-3.1"])))
+    r = runner.invoke(app, ["stablecoin-check", str(ledger), "--json", str(out)])
+    assert r.exit_code == 0
+    assert set(json.loads(out.read_text())["by_rule"]) == {"SC-3.1"}
+
+
+def test_burst_detector_finds_injected_pumps() -> None:
+    rng = random.Random(5)
+    det = BurstDetector()
+    pumps = {("AAA", 300), ("BBB", 700)}
+    hits = []
+    for sym in ("AAA", "BBB", "CCC"):
+        price = 1.0
+        for t in range(1_000):
+            price *= math.exp(rng.gauss(0, 0.004))
+            vol = rng.uniform(5, 15)
+            if (sym, t) in pumps:
+                price *= 1.4
+                vol *= 30
+            b = det.update(sym, t * 60, price, vol)
+            if b:
+                hits.append((b.symbol, b.timestamp // 60))
+    assert set(hits) == pumps
+
+
+def test_pump_events_list_and_matching() -> None:
+    events = load_events()
+    assert len(events) > 1_000
+    assert all(e.start > 1_400_000_000 for e in events)
+    from finchain.regtech.text.pumpdump import Burst
+
+    e = events[0]
+    m = match_events([Burst(e.symbol, e.start + 60, 1, 1, 9, 9)], events)
+    assert m["precision"] == 1.0 and m["recall"] > 0
+
+
+def test_replay_and_alerts_cli(tmp_path: Path) -> None:
+    db = tmp_path / "a.sqlite"
+    out = tmp_path / "s.json"
+    r = runner.invoke(
+        app,
+        [
+            "replay",
+            "generated",
+            "--accounts",
+            "120",
+            "--days",
+            "36",
+            "--db",
+            str(db),
+            "--json",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads(out.read_text())
+    assert summary["transfers"] > 1_000 and summary["alerts_by_typology"]
+    r = runner.invoke(app, ["alerts", "--db", str(db), "--json", str(tmp_path / "l.json")])
+    assert r.exit_code == 0
+    items = json.loads((tmp_path / "l.json").read_text())
+    r = runner.invoke(app, ["alerts", "--db", str(db), "--id", items[0]["id"]])
+    assert r.exit_code == 0 and "edges" in r.output
+    r = runner.invoke(app, ["alerts", "--db", str(tmp_path / "none.sqlite")])
+    assert r.exit_code != 0
