@@ -57,6 +57,7 @@ def report(
     seconds: float,
     lookback: Checksum | None,
     hopping: Checksum | None,
+    cpu_seconds: float = 0.0,
     **extra: object,
 ) -> None:
     out = {
@@ -64,6 +65,8 @@ def report(
         "events": events,
         "seconds": seconds,
         "events_per_s": events / seconds if seconds > 0 else 0.0,
+        "cpu_seconds": cpu_seconds,
+        "events_per_cpu_s": events / cpu_seconds if cpu_seconds > 0 else 0.0,
         "lookback": lookback.text("lookback") if lookback else None,
         "hopping": hopping.text("hopping") if hopping else None,
     }
@@ -72,3 +75,4 @@ def report(
 
 
 now = time.perf_counter
+cpu = time.process_time  # every thread of the process

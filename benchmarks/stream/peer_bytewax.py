@@ -13,7 +13,7 @@ import bytewax.operators as op
 import bytewax.operators.windowing as win
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
-from common import SIZE, SLIDE, SPAN, Checksum, load, now, report, var_of
+from common import SIZE, SLIDE, SPAN, Checksum, cpu, load, now, report, var_of
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -80,8 +80,17 @@ def main() -> None:
     )
     op.inspect("late", wo.late, lambda _s, kv: late.__setitem__(0, late[0] + 1))
     start = now()
+    start_cpu = cpu()
     run_main(flow)
-    report("bytewax", len(items), now() - start, lb, hop, late_assignments=late[0])
+    report(
+        "bytewax",
+        len(items),
+        now() - start,
+        lb,
+        hop,
+        cpu_seconds=cpu() - start_cpu,
+        late_assignments=late[0],
+    )
 
 
 if __name__ == "__main__":

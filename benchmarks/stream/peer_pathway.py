@@ -13,13 +13,14 @@ os.environ.setdefault("PATHWAY_DISABLE_PROGRESS", "1")
 
 import pandas as pd
 import pathway as pw
-from common import SIZE, SLIDE, SPAN, Checksum, load, now, report, var_of
+from common import SIZE, SLIDE, SPAN, Checksum, cpu, load, now, report, var_of
 
 
 def main() -> None:
     ts, card, amount = load(sys.argv[1], int(sys.argv[2]))
     df = pd.DataFrame({"t": ts, "card": card, "amount": amount})
     start = now()
+    start_cpu = cpu()
     t = pw.debug.table_from_pandas(df)
     hop = t.windowby(
         t.t,
@@ -41,12 +42,13 @@ def main() -> None:
     )
     hop_df, lb_df = pw.debug.table_to_pandas(hop), pw.debug.table_to_pandas(lbt)
     seconds = now() - start
+    cpu_seconds = cpu() - start_cpu
     hc, lc = Checksum(), Checksum()
     for n, s, q in zip(hop_df.n.tolist(), hop_df.s.tolist(), hop_df.q.tolist(), strict=True):
         hc.add(n, s, var_of(n, s, q))
     for n, s, q in zip(lb_df.n.tolist(), lb_df.s.tolist(), lb_df.q.tolist(), strict=True):
         lc.add(n, s, var_of(n, s, q))
-    report("pathway", len(df), seconds, lc, hc)
+    report("pathway", len(df), seconds, lc, hc, cpu_seconds=cpu_seconds)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import datetime as dt
 import sys
 import warnings
 
-from common import SIZE, SLIDE, SPAN, Checksum, load, now, report
+from common import SIZE, SLIDE, SPAN, Checksum, cpu, load, now, report
 from river import stats, utils
 
 warnings.filterwarnings("ignore")
@@ -29,6 +29,7 @@ def main() -> None:
     open_windows: dict[int, dict[int, tuple[stats.Var, stats.Sum]]] = {}  # end -> card -> stats
     next_close = None
     start = now()
+    start_cpu = cpu()
     for i in range(len(tl)):
         t, c, x = tl[i], cl[i], al[i]
         r = rolls.get(c)
@@ -58,7 +59,7 @@ def main() -> None:
     for end in sorted(open_windows):
         for var_, sum_ in open_windows[end].values():
             hop.add(var_.mean.n, sum_.get(), var_.get())
-    report("river", len(tl), now() - start, lb, hop)
+    report("river", len(tl), now() - start, lb, hop, cpu_seconds=cpu() - start_cpu)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def run_finchain(cols: dict[str, Any], batch: int) -> dict[str, Any]:
                 hop_parts[s].append(w.values[s])
 
     clock = time.perf_counter
+    cpu0 = time.process_time()
     start = clock()
     for a in range(0, n, batch):
         t0 = clock()
@@ -103,6 +104,7 @@ def run_finchain(cols: dict[str, Any], batch: int) -> dict[str, Any]:
     take(eng.flush())
     lat.append(clock() - t0)
     seconds = clock() - start
+    cpu_seconds = time.process_time() - cpu0
     lb = {s: np.concatenate(v) if v else np.zeros(0) for s, v in lb_parts.items()}
     hop = {s: np.concatenate(v) if v else np.zeros(0) for s, v in hop_parts.items()}
     lat_ms = np.array(lat) * 1000.0
@@ -112,6 +114,7 @@ def run_finchain(cols: dict[str, Any], batch: int) -> dict[str, Any]:
         "engine": eng,
         "seconds": seconds,
         "events_per_s": n / seconds,
+        "events_per_cpu_s": n / cpu_seconds if cpu_seconds > 0 else 0.0,
         "latency_avg_ms": float((lat_ms * weights).sum()),
         "latency_p999_ms": float(np.percentile(np.repeat(lat_ms, np.maximum(sizes, 1)), 99.9)),
         "lookback": _checksum("lookback", len(lb["count"]), lb["count"], lb["sum"], lb["var"]),
@@ -452,6 +455,7 @@ def command(
     figures: dict[str, Any] = {
         "events": n,
         "events_per_s": round(fin["events_per_s"]),
+        "events_per_cpu_s": round(fin["events_per_cpu_s"]),
         "latency_avg_ms": round(fin["latency_avg_ms"], 3),
         "latency_p999_ms": round(fin["latency_p999_ms"], 3),
     }
@@ -485,6 +489,7 @@ def command(
             same = res.get("lookback") == ref["lookback"] and res.get("hopping") == ref["hopping"]
             all_match = all_match and same
             figures[key] = round(float(res["events_per_s"]))
+            figures[f"{name}_events_per_cpu_s"] = round(float(res.get("events_per_cpu_s", 0)))
             figures[f"{name}_events"] = limit
             figures[f"{name}_checksum_match"] = same
             notes[name] = (
@@ -494,6 +499,9 @@ def command(
             )
             if limit != n:
                 figures[f"finchain_events_per_s_at_{name}_size"] = round(ref["events_per_s"])
+                figures[f"finchain_events_per_cpu_s_at_{name}_size"] = round(
+                    ref["events_per_cpu_s"]
+                )
     figures["checksums_match"] = all_match
     q = measure_queries(fin["engine"], 200_000 if quick else 1_000_000, 2_000 if quick else 20_000)
     figures.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in q.items()})
