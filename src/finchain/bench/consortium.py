@@ -1,0 +1,175 @@
+"""``finchain bench consortium``: member genesis, committee rotation and observer sync cost.
+
+* **genesis**: certify ``--members`` organisations (root-issued SM2 certificates), draw the
+  epoch-0 committee, write the genesis (time, size);
+* **rotation**: what every node does at an epoch boundary — derive the seed from the anchor
+  block hash, draw the next committee from the member set, verify the incoming members'
+  certificates against the consortium root (per rotation, committee sizes 4/16/100);
+* **observer sync**: 4 validators produce ``--blocks`` empty blocks as fast as they can, are
+  restarted with block production slowed to a crawl, then a fresh observer joins and syncs them
+  all (every block's commit proof checked and executed): seconds and blocks per second.
+
+Real processes on loopback; the box is shared, so figures are indicative.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+
+def command(
+    quick: bool = typer.Option(False, "--quick", help="About a minute or two."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write figures as flat JSON."),
+    members: int = typer.Option(0, "--members", help="Member organisations (0 = default)."),
+    blocks: int = typer.Option(
+        0, "--blocks", help="Blocks for the observer to sync (0 = default)."
+    ),
+    consensus: str = typer.Option("hotstuff", "--consensus", help="hotstuff, pbft or raft."),
+) -> None:
+    """1,000-member genesis, committee rotation cost and observer sync speed."""
+    from finchain.bench.report import Figure, report, stamp
+
+    n_members = members or (1000 if not quick else 300)
+    n_blocks = blocks or (5000 if not quick else 600)
+    figures: dict[str, Figure] = {"machine": stamp(), "members": n_members}
+    with tempfile.TemporaryDirectory(prefix="finchain-bench-consortium-") as tmp:
+        figures.update(_genesis_and_rotation(Path(tmp) / "consortium", n_members))
+        figures.update(_observer_sync(Path(tmp) / "sync", n_blocks, consensus))
+    figures["note"] = "shared 2-core box under load from other engineers; indicative figures"
+    report("consortium", figures, json_path=json_path)
+
+
+def _genesis_and_rotation(directory: Path, n_members: int) -> dict[str, float | int]:
+    from finchain.chain.committee import (
+        CommitteeSchedule,
+        Member,
+        epoch_seed,
+        layout_consortium,
+        rotation,
+    )
+    from finchain.crypto.ca import TrustStore
+    from finchain.crypto.cert import MemberCertificate
+
+    info = layout_consortium(directory, members=n_members, committee=4, observers=1)
+    out: dict[str, float | int] = {
+        "genesis_certify_members_s": round(float(info["certify_members_s"]), 2),
+        "genesis_total_s": round(float(info["total_s"]), 2),
+        "genesis_bytes": int(info["genesis_bytes"]),
+    }
+    from finchain.chain.genesis import Genesis
+
+    genesis = Genesis.load(directory / "genesis.json")
+    certs = {m.org: MemberCertificate.from_bytes(m.cert or b"") for m in genesis.members}
+    root = MemberCertificate.from_pem((directory / "ca" / "root" / "ca.cert").read_bytes())
+    mem = tuple(Member(m.org) for m in genesis.members)
+    for size in (4, 16, 100):
+        if size > len(mem):
+            continue
+        sched = CommitteeSchedule(genesis.chain_id, mem, size, 1000)
+        draws, verifies, kept = [], [], []
+        prev = sched.committee(0, b"\x00" * 32)
+        for epoch in range(1, 11):
+            anchor = epoch_seed("bench-anchor", epoch, b"")  # stands in for a block hash
+            t0 = time.perf_counter()
+            nxt = sched.committee(epoch, anchor)
+            t1 = time.perf_counter()
+            store = TrustStore([root])
+            now = int(time.time() * 1000)
+            for org in set(nxt) - set(prev):
+                store.verify(certs[org], now)
+            t2 = time.perf_counter()
+            draws.append(t1 - t0)
+            verifies.append(t2 - t1)
+            kept.append(rotation(prev, nxt)["kept"])
+            prev = nxt
+        out[f"rotation_draw_ms_c{size}"] = round(statistics.median(draws) * 1000, 2)
+        out[f"rotation_verify_ms_c{size}"] = round(statistics.median(verifies) * 1000, 2)
+        out[f"rotation_kept_mean_c{size}"] = round(statistics.mean(kept), 1)
+    return out
+
+
+def _observer_sync(directory: Path, n_blocks: int, consensus: str) -> dict[str, float | int]:
+    from finchain.chain import network
+    from finchain.chain.config import MempoolConfig, dump_config, load_config
+
+    fast = MempoolConfig(min_block_interval_ms=0, empty_block_interval_ms=1)
+    specs = network.init_network(
+        directory,
+        orgs=4,
+        validators=4,
+        observers=1,
+        suite="gm",
+        consensus=consensus,
+        mempool=fast,
+        consensus_options={"base_timeout_ms": 500, "max_timeout_ms": 4000},
+    )
+    validators = [s for s in specs if s.role == "validator"]
+    observer = next(s for s in specs if s.role == "observer")
+    out: dict[str, float | int] = {}
+    try:
+        for s in validators:
+            network.start_node(directory, s.name)
+        network.wait_healthy(validators, timeout=120)
+        t0 = time.perf_counter()
+        h0 = _height(validators[0].rpc_url)
+        deadline = time.monotonic() + max(120.0, n_blocks / 2.0)
+        h = h0
+        while h < n_blocks and time.monotonic() < deadline:
+            time.sleep(1.0)
+            h = _height(validators[0].rpc_url)
+        produce_s = time.perf_counter() - t0
+        out["produce_blocks"] = h
+        out["produce_blocks_per_s"] = round((h - h0) / produce_s, 1)
+        # stop producing (restart the validators with empty blocks once a minute), then sync
+        for s in validators:
+            network.stop_node(directory, s.name)
+            path = network.node_config_path(directory, s.name)
+            cfg = load_config(path)
+            slow = replace(cfg.mempool, empty_block_interval_ms=60_000, min_block_interval_ms=100)
+            dump_config(replace(cfg, mempool=slow), path)
+        for s in validators:
+            network.start_node(directory, s.name)
+        network.wait_healthy(validators, timeout=120)
+        target = max(_height(s.rpc_url) for s in validators)
+        t1 = time.perf_counter()
+        network.start_node(directory, observer.name)
+        network.wait_healthy([observer], timeout=120)
+        started = time.perf_counter()
+        out["observer_start_s"] = round(started - t1, 2)
+        deadline = time.monotonic() + max(300.0, target / 5.0)
+        oh = 0
+        while oh < target and time.monotonic() < deadline:
+            time.sleep(0.2)
+            oh = _height(observer.rpc_url)
+        sync_s = time.perf_counter() - t1
+        out["sync_blocks"] = oh
+        out["sync_s"] = round(sync_s, 2)
+        out["sync_blocks_per_s"] = round(oh / sync_s, 1) if sync_s > 0 else 0
+        after_start = time.perf_counter() - started
+        out["sync_blocks_per_s_after_start"] = round(oh / after_start, 1) if after_start else 0
+        out["sync_complete"] = int(oh >= target)
+        if oh:
+            out["sync_100k_estimate_s"] = round(100_000 * after_start / oh, 0)
+    finally:
+        network.down(directory)
+    return out
+
+
+def _height(url: str) -> int:
+    from finchain.chain.sdk import Client
+
+    async def go() -> int:
+        async with Client(url, timeout=5.0) as c:
+            try:
+                return await c.height()
+            except Exception:
+                return 0
+
+    return asyncio.run(go())
