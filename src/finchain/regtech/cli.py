@@ -193,7 +193,7 @@ def classify_text(
     """Classify texts as scam/hype; on a labelled file report accuracy and macro-F1."""
     import csv
 
-    from finchain.regtech.text.classifier import cached_or_trained, report
+    from finchain.regtech.text.classifier import cached_or_trained, normalise_labels, report
 
     if lang not in ("cn", "en"):
         raise BadInput("--lang must be cn or en")
@@ -213,7 +213,7 @@ def classify_text(
         if label_col:
             if rows and label_col not in rows[0]:
                 raise BadInput(f"{file} has no column {label_col!r}")
-            labels = [str(r[label_col]) for r in rows]
+            labels = normalise_labels(lang, [str(r[label_col]).strip() for r in rows])  # type: ignore[arg-type]
     preds = model.predict(texts)
     payload: dict[str, Any] = {"rows": len(texts)}
     if labels is not None:

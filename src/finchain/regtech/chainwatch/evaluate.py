@@ -47,7 +47,7 @@ class Score:
         """Harmonic mean of precision and recall.
 
         >>> round(Score(9, 10, 8, 10).f1, 4)
-        0.8421
+        0.8471
         """
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0

@@ -20,8 +20,8 @@ SC-7.2    velocity: a day's transfer volume at most ``max_daily_velocity`` × su
 >>> from finchain.regtech.stablecoin.ledger import generate_ledger
 >>> check_ledger(generate_ledger(seed=1)) == []
 True
->>> sorted({f.rule for f in check_ledger(generate_ledger(seed=1, violations=["SC-5.1"]))})
-['SC-5.1']
+>>> sorted({f.rule for f in check_ledger(generate_ledger(seed=1, violations=["SC-6.2"]))})
+['SC-6.2']
 """
 
 from __future__ import annotations

@@ -175,6 +175,17 @@ def load_corpus(
     return texts, labels
 
 
+def normalise_labels(lang: Lang, labels: Sequence[str]) -> list[str]:
+    """Map the corpora's raw labels onto the model's classes (others pass through).
+
+    >>> normalise_labels("en", ["0", "5", "hype"]), normalise_labels("cn", ["0", "贷款"])
+    (['hype', 'other', 'hype'], ['normal', '贷款'])
+    """
+    if lang == "en":
+        return ["other" if x == "5" else "hype" if x in EN_NAMES else x for x in labels]
+    return [CN_NAMES.get(x, x) for x in labels]
+
+
 def held_out_split(
     texts: Sequence[str], labels: Sequence[str], *, test_size: float = 0.2
 ) -> tuple[list[str], list[str], list[str], list[str]]:
