@@ -84,6 +84,8 @@ class ConsensusConfig:
     max_payload_bytes: int = 1 << 20
     #: PBFT: a checkpoint every this many sequence numbers; the log window is 2 intervals
     checkpoint_interval: int = 16
+    #: PBFT: most sequence numbers a primary keeps in flight (pipelining depth)
+    max_inflight: int = 4
     #: Raft: heartbeat period; election timeout drawn in [election_min_ms, 2*election_min_ms)
     heartbeat_ms: int = 150
     election_min_ms: int = 1000
@@ -100,6 +102,7 @@ class ConsensusConfig:
             "max_sync_blocks",
             "max_payload_bytes",
             "checkpoint_interval",
+            "max_inflight",
             "heartbeat_ms",
             "election_min_ms",
             "snapshot_every",
