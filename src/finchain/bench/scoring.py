@@ -7,7 +7,10 @@
    with a Lua script cycling through real applicant rows as single-applicant POSTs, a fixed
    number of connections for a fixed time; without wrk, an asyncio httpx generator;
 4. figures: ``rps``, ``p50_ms``, ``p99_ms``, ``error_rate`` (non-2xx and socket errors over all
-   requests), plus a batch run (100 applicants per POST) as ``batch_rows_per_s``.
+   requests), plus a batch run (100 applicants per POST) as ``batch_rows_per_s``; and the
+   service's own CPU time per request (``/proc`` of the server process tree), which does not
+   depend on what else the box is running: ``capacity_rps_2_cores`` = 2 CPU-seconds per second
+   divided by it.
 
 The load is closed-loop (each connection waits for its answer), so ``rps`` is the service's
 throughput at that concurrency and ``p99_ms`` the latency it costs.
@@ -40,6 +43,31 @@ _SERVER = (
     " port=int(sys.argv[2]), workers=int(sys.argv[3]), log_level='warning', access_log=False,"
     " loop='uvloop', http='httptools')\n"
 )
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        for child, par in parent.items():
+            if par == p and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(cpu.get(p, 0.0) for p in tree)
 
 
 def _free_port() -> int:
@@ -218,13 +246,16 @@ def command(
                 httpx.post(
                     url + "/v1/score", content=b, headers={"content-type": "application/json"}
                 )
+            cpu0 = _tree_cpu_seconds(server.pid)
             if tool == "wrk":
                 _lua(singles, tmp / "single.lua")
                 _lua(batches, tmp / "batch.lua")
                 fig = run_wrk(url, tmp / "single.lua", conns=conns, seconds=duration)
+                cpu_single = _tree_cpu_seconds(server.pid) - cpu0
                 bat = run_wrk(url, tmp / "batch.lua", conns=4, seconds=max(5, duration // 3))
             else:
                 fig = run_httpx(url, singles, conns=conns, seconds=duration, tmp=tmp)
+                cpu_single = _tree_cpu_seconds(server.pid) - cpu0
                 bat = run_httpx(url, batches, conns=4, seconds=max(5, duration // 3), tmp=tmp)
         finally:
             server.terminate()
@@ -233,12 +264,15 @@ def command(
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(10)
+        cpu_ms = 1000 * cpu_single / max(fig["requests"], 1)
         figures: dict[str, Any] = {
             "rps": round(fig["rps"], 1),
             "p50_ms": round(fig["p50_ms"], 3),
             "p99_ms": round(fig["p99_ms"], 3),
             "error_rate": round(fig["error_rate"], 6),
             "requests": int(fig["requests"]),
+            "service_cpu_ms_per_request": round(cpu_ms, 3),
+            "capacity_rps_2_cores": round(2000 / cpu_ms, 1) if cpu_ms > 0 else None,
             "batch_rows_per_s": round(bat["rps"] * 100, 1),
             "batch_p99_ms": round(bat["p99_ms"], 3),
             "connections": conns,
