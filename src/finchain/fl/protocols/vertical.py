@@ -2,8 +2,8 @@
 
 Every vertical role starts with :func:`align`: the guest runs the ECDH PSI with each host, the
 intersection of all of them is the training population, the guest draws the stratified split
-on its labels and tells the hosts which ids are test rows. Rows are then ordered by id on every
-side, so row ``i`` is the same person everywhere without anyone sending features.
+on its labels and tells the hosts which ids are test rows. Rows are then put in the guest's order on
+every side, so row ``i`` is the same person everywhere without anyone sending features.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def align(ctx: PartyContext) -> Aligned:
                 common &= set(psi_guest(ctx.channel, h, ids))
             else:
                 common &= set(ctx.channel.recv(h, "ids/plain"))
-        inter = sorted(common, key=_id_key)
+        inter = [i for i in ids if i in common]  # the guest's file order: the split matches FATE's
         rows = df.set_index(df[id_col].astype(str)).loc[inter]
         if "y" not in rows.columns:
             raise JobConfigError(f"guest data of {ctx.me.name} has no label column 'y'")
@@ -77,10 +77,6 @@ def align(ctx: PartyContext) -> Aligned:
     is_test = np.array([i in test for i in inter])
     psi_s = time.perf_counter() - t0
     return Aligned(X[~is_test], X[is_test], None, None, len(inter), psi_s)
-
-
-def _id_key(v: str) -> tuple[int, int | str]:
-    return (0, int(v)) if v.lstrip("-").isdigit() else (1, v)
 
 
 def tree_params(model: dict[str, Any]) -> TreeParams:
