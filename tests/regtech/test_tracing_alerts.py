@@ -138,6 +138,7 @@ def test_finchain_block_adapter() -> None:
     }
     (t,) = transfers_from_finchain_block(blk)
     assert (t.block, t.timestamp, t.amount, t.tx_id) == (9, 1_700_000_123, 7, "0xaa")
+    assert t.dst == "0x" + "02" * 20
     with pytest.raises(BadInput):
         transfers_from_finchain_block({"events": []})
 

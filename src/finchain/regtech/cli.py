@@ -95,6 +95,33 @@ def replay(
 
 
 @app.command()
+def follow(
+    url: str = typer.Argument("http://127.0.0.1:8545", help="A finchain node's RPC URL."),
+    db: Path = typer.Option(DEFAULT_DB, help="SQLite alert store."),
+    blocks: int | None = typer.Option(None, help="Stop after this many blocks."),
+) -> None:
+    """Watch a live finchain node: every committed block through the typology detectors."""
+    import asyncio
+
+    from finchain.regtech.alerts.store import AlertStore
+    from finchain.regtech.chainwatch.engine import Watcher
+    from finchain.regtech.chainwatch.follow import follow as run_follow
+
+    store = AlertStore(db)
+
+    def show(alerts: list[Any]) -> None:
+        store.save(alerts, source=url)
+        for a in alerts:
+            typer.echo(f"block {a.block}: {a.typology} {a.summary} ({a.latency_ms:.1f} ms)")
+
+    try:
+        n = asyncio.run(run_follow(url, Watcher(), max_blocks=blocks, on_alerts=show))
+    except OSError as exc:
+        raise BadInput(f"cannot reach {url}: {exc}") from exc
+    typer.echo(f"{n} blocks watched; {store.count(include_superseded=False)} open alerts")
+
+
+@app.command()
 def trace(
     seed: str = typer.Argument(..., help="Seed address (0x…) or transaction id."),
     source: Path = typer.Option(SAMPLES / "erc20_transfers_12600000.csv.gz", help="Transfers."),

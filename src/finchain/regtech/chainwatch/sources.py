@@ -16,7 +16,8 @@
                    "data": {"from": "0x…", "to": "0x…", "amount": 150}}]}
 
   Events of other contracts or names are ignored; ``token`` in ``data`` is used when present
-  (else the contract name). Addresses may be hex strings or bytes.
+  (else the contract name). Addresses may be hex strings, bytes, or the node's JSON form of
+  bytes, ``{"$hex": "…"}``.
 
 >>> blk = {"height": 3, "timestamp": 1_700_000_000_000, "events": [
 ...     {"txHash": "0x01", "contract": "transfer", "event": "Transfer",
@@ -137,6 +138,8 @@ def _addr(value: Any) -> str:
         return "0x" + bytes(value).hex()
     if isinstance(value, str):
         return value.lower()
+    if isinstance(value, Mapping) and isinstance(value.get("$hex"), str):  # node JSON for bytes
+        return "0x" + str(value["$hex"]).lower()
     raise BadInput(f"not an address: {value!r}")
 
 
