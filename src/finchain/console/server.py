@@ -48,6 +48,17 @@ def _json(data: Any) -> JSONResponse:
     return JSONResponse(json.loads(json.dumps(data, default=str)))
 
 
+def _address_of(sender: str, suite_name: str | None) -> str:
+    """The account address (hex) of a transaction's sender public key ("" when unknown)."""
+    from finchain.crypto import get_suite
+
+    try:
+        suite = get_suite(suite_name or "gm")
+        return suite.address(suite.load_public_key(bytes.fromhex(sender.removeprefix("0x")))).hex()
+    except Exception:
+        return ""
+
+
 def create_app(state: DemoState) -> FastAPI:
     """The console app bound to a running demo's ``state``."""
     app = FastAPI(title="finchain console", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -168,7 +179,7 @@ def create_app(state: DemoState) -> FastAPI:
         t.pop("raw", None)
         if r is not None:
             r.pop("raw", None)
-        t["sender_name"] = st.name(str(t.get("sender", "")).removeprefix("0x"))
+        t["sender_name"] = st.name(_address_of(str(t.get("sender", "")), st.network.get("suite")))
         return _json({"transaction": t, "receipt": r, "proof": proof})
 
     @app.get("/api/tx/{tx_hash}/verify")
@@ -241,7 +252,7 @@ def create_app(state: DemoState) -> FastAPI:
 
     def order_row(o: dict[str, Any]) -> dict[str, Any]:
         vid = o.get("voucher")
-        tree = [v for v in st.vouchers.values() if vid and v["root"] == vid]
+        tree = [st.vouchers[m] for m in st.trees.get(vid, [])] if vid else []
         fin = next((v for v in tree if v.get("financing")), None)
         outcome = None
         if fin is not None:

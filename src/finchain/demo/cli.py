@@ -25,7 +25,7 @@ def run(
     ),
     port: int = typer.Option(8080, "--port", help="Console port (127.0.0.1)."),
     chunk: int = typer.Option(48, "--chunk", help="Deliveries per round of transactions."),
-    parallel: int = typer.Option(4, "--parallel", help="Replay chunks in flight at once."),
+    parallel: int = typer.Option(3, "--parallel", help="Replay chunks in flight at once."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here."),
 ) -> None:
     """Bring the platform up, replay the USAID SCMS deliveries, serve the console."""
@@ -80,9 +80,9 @@ def run(
 
     try:
         summary = asyncio.run(main())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         summary = demo.state.summary
-        console.print("[yellow]stopped[/]")
+        console.print("[yellow]stopped[/] (the chain is down; its data is kept for the next run)")
     if summary:
         table = Table(title="finchain demo — summary (figures read back from the chain)")
         table.add_column("figure")

@@ -84,10 +84,13 @@ class ChainFollower:
         from finchain.chain.sdk import Client
 
         async with Client(self.url) as client:
+            tick = 0
             while not stop.is_set():
                 try:
                     await self.catch_up(client)
-                    await self.refresh_nodes(client)
+                    if tick % 5 == 0:  # node status every ~2 s
+                        await self.refresh_nodes(client)
+                    tick += 1
                 except Exception as exc:  # node restarting; keep following
                     log.debug("follower: %s", exc)
                 with contextlib.suppress(TimeoutError):
@@ -99,7 +102,7 @@ class ChainFollower:
 
         st = self.state
         nodes = st.network.get("nodes", [])
-        async with httpx.AsyncClient(timeout=1.5) as http:
+        async with httpx.AsyncClient(timeout=5.0) as http:
 
             async def one(n: dict[str, Any]) -> None:
                 url = f"http://{n['host']}:{n['rpc_port']}/"
@@ -175,6 +178,11 @@ class ChainFollower:
         st = self.state
         d: dict[str, Any] = a.to_dict()
         d["names"] = {acc: st.name(acc) for acc in d["accounts"]}
+        summary = str(d.get("summary", ""))
+        for acc in d["accounts"]:
+            if acc in summary and acc in st.names:
+                summary = summary.replace(acc, st.names[acc])
+        d["summary"] = summary
         return d
 
     def _event(
@@ -240,6 +248,7 @@ class ChainFollower:
                 "children": [],
                 "financing": None,
             }
+            st.trees[vid] = [vid]
             order = st.orders.get(str(data.get("order")))
             if order is not None:
                 order["voucher"] = vid
@@ -267,6 +276,7 @@ class ChainFollower:
             }
             if parent is not None:
                 parent["children"].append(child)
+                st.trees.setdefault(parent["root"], []).append(child)
             self._pending_transfers[child] = data
         elif name == "VoucherTransferred":
             v = st.vouchers.get(vid)

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finchain.demo.follower import ChainFollower, make_stream_engine, make_watcher
+from finchain.demo.follower import make_stream_engine, make_watcher
 from finchain.demo.state import DemoState
 from finchain.errors import FinchainError
 
@@ -52,7 +53,7 @@ class DemoOptions:
     once: bool = False
     limit: int | None = None  # SCMS deliveries (None: the default slice; 0: all)
     chunk: int = 48
-    parallel: int = 4
+    parallel: int = 3
     host: str = "127.0.0.1"
     port: int = 8080
     validators: int = 4
@@ -96,30 +97,42 @@ class Demo:
         self.state = DemoState(root=options.root, quick=options.quick)
         self.stop = asyncio.Event()
         self.net_dir = options.root / "net"
-        self._server: Any = None
+        self._live: Any = None
 
     # -- the steps -------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         st = self.state
-        st.hub.bind(asyncio.get_running_loop())
         self.opt.root.mkdir(parents=True, exist_ok=True)
         st.load_decisions()
         deliveries = self._deliveries()
-        await self._step("consortium network", self._init_network)
-        up = asyncio.create_task(self._step("nodes up", self._up))
-        risk = asyncio.create_task(self._step("risk model (UCI Taiwan)", self._risk))
-        await asyncio.gather(up, risk)
-        st.stream = make_stream_engine(st)
-        st.watcher = make_watcher()
-        await self._step("console", self._console)
-        follower = ChainFollower(st, st.rpc_url)
-        follow_task = asyncio.create_task(follower.run(self.stop))
-        try:
-            await self._step("SCF by governance + replay", lambda: self._replay(deliveries))
-            from finchain.chain.sdk import Client
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        serving = False
 
-            async with Client(st.rpc_url) as client:
-                await follower.catch_up(client)
+        def on_signal() -> None:
+            # Ctrl-C while serving: a normal stop; during the set-up or the replay: abort it
+            if not serving and main is not None:
+                main.cancel()
+            self.stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, on_signal)
+        try:
+            await self._step("console", self._console)
+            await self._step("consortium network", self._init_network)
+            st.stream = make_stream_engine(st)
+            st.watcher = make_watcher()
+
+            async def up_then_follow() -> None:
+                await self._step("nodes up", self._up)
+                assert self._live is not None
+                await asyncio.to_thread(self._live.follow)
+
+            risk = asyncio.create_task(self._step("risk model (UCI Taiwan)", self._risk))
+            await asyncio.gather(up_then_follow(), risk)
+            await self._step("SCF by governance + replay", lambda: self._replay(deliveries))
+            await asyncio.to_thread(self._live.catch_up)
             summary = self._summary()
             st.summary = summary
             st.hub.publish("summary", summary)
@@ -127,19 +140,19 @@ class Demo:
                 json.dumps(summary, indent=2, default=str), encoding="utf-8"
             )
             if not self.opt.once:
+                serving = True
                 self.say(
                     f"console serving on http://{self.opt.host}:{self.opt.port} — Ctrl-C to stop"
                 )
                 await self.stop.wait()
             return summary
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
             self.stop.set()
-            with contextlib.suppress(Exception):
-                await follow_task
-            if self._server is not None:
-                self._server.should_exit = True
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._server_task, 5)
+            if self._live is not None:
+                await asyncio.to_thread(self._live.stop)
             if st.reading_store is not None:
                 with contextlib.suppress(Exception):
                     st.reading_store.close()
@@ -228,23 +241,10 @@ class Demo:
         return "; ".join([*notes, st.scorer_kind])
 
     async def _console(self) -> str:
-        import uvicorn
+        from finchain.demo.live import LiveSide
 
-        from finchain.console.server import create_app
-
-        app = create_app(self.state)
-        config = uvicorn.Config(
-            app, host=self.opt.host, port=self.opt.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._server_task = asyncio.create_task(self._server.serve())
-        for _ in range(100):
-            if self._server.started:
-                break
-            if self._server_task.done():
-                raise DemoError(f"console could not listen on {self.opt.host}:{self.opt.port}")
-            await asyncio.sleep(0.05)
+        self._live = LiveSide(self.state, host=self.opt.host, port=self.opt.port)
+        await asyncio.to_thread(self._live.start)
         return f"http://{self.opt.host}:{self.opt.port}"
 
     async def _replay(self, deliveries: list[Any]) -> str:

@@ -36,7 +36,21 @@ class Hub:
         self._queues.discard(q)
 
     def publish(self, kind: str, data: Any) -> None:
-        """Queue ``data`` for every subscriber; a slow subscriber loses its oldest update."""
+        """Queue ``data`` for every subscriber; a slow subscriber loses its oldest update.
+        Safe from any thread (hands over to the console's loop)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            loop.call_soon_threadsafe(self._publish, kind, data)
+        else:
+            self._publish(kind, data)
+
+    def _publish(self, kind: str, data: Any) -> None:
         for q in list(self._queues):
             if q.full():
                 q.get_nowait()
@@ -67,6 +81,7 @@ class DemoState:
     events: Counter[str] = field(default_factory=Counter)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     vouchers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trees: dict[str, list[str]] = field(default_factory=dict)  # root voucher → member ids
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     excursions: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)

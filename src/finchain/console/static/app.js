@@ -143,7 +143,7 @@ async function txView(main, hash) {
     <tr><th>events</th><td>${(r ? r.events : []).map((e) => `<div><b>${esc(e.contract)}.${esc(e.event)}</b> <span class="mono">${esc(JSON.stringify(e.data)).slice(0, 300)}</span></div>`).join("")}</td></tr></table></div>
   </div>
   <div class="card" style="margin-top:12px"><h3>Merkle inclusion proof <span class="zh">默克尔证明</span></h3>
-   <div class="mono">${esc(JSON.stringify(t.proof)).slice(0, 1500)}</div>
+   <table>${Object.entries(t.proof || {}).map(([k, v]) => `<tr><th>${esc(k)}</th><td class="mono">${esc(typeof v === "string" ? v : JSON.stringify(v)).slice(0, 600)}${String(typeof v === "string" ? v : JSON.stringify(v)).length > 600 ? "…" : ""}</td></tr>`).join("")}</table>
    <p><button id="verify" data-testid="verify">Verify with the light client</button> <span id="verify-out" class="verify" data-testid="verify-out"></span></p>
    <div id="verify-detail" class="note"></div></div>`;
   $("#verify").onclick = async () => {
@@ -202,6 +202,16 @@ async function pageScf(main, arg) {
 }
 const ROLES = { core: "core enterprise 核心企业", supplier: "supplier 供应商", bank: "bank 银行", logistics: "logistics 物流", warehouse: "warehouse 仓储", regulator: "regulator 监管", operator: "operator 平台" };
 const roleLabel = (r) => esc(ROLES[r] || r);
+// the UCI Taiwan columns as the demo fills them (docs/console.md): reason codes in business words
+function featureLabel(f) {
+  const m = /^X(\d+)$/.exec(f || "");
+  if (!m) return esc(f);
+  const i = Number(m[1]);
+  const k = (i - 6) % 6 + 1;
+  const what = i === 1 ? "financing amount (as credit limit)" : i <= 5 ? "demographic (not used)"
+    : i <= 11 ? `lateness of delivery −${k}` : i <= 17 ? `value of delivery −${k}` : `value delivered on time, delivery −${k}`;
+  return `${esc(f)} <span class="muted">${what}</span>`;
+}
 
 function drawMap(el, corridor, tracks, h = 300) {
   const w = Math.max(300, el.clientWidth - 4);
@@ -246,7 +256,7 @@ async function orderView(main, id) {
    <div class="card"><h3>Voucher tree <span class="zh">数字债权凭证：签发 → 拆分 → 融资</span></h3>${voucherTree(o.tree)}
     <h3 style="margin-top:14px">Risk decision <span class="zh">风控决策</span></h3>
     ${d ? `<div data-testid="decision"><p>${decisionPill(d.decision)} on voucher <span class="mono">${esc(d.voucher)}</span> for ${usd(d.amount)} (holder ${esc(d.holder_name)}) — probability of default ${(d.probability * 100).toFixed(1)}%, score ${Number(d.score).toFixed(0)}, model ${esc(d.model_version)}</p>
-      ${(d.reasons || []).length ? `<table><tr><th>reason code</th><th class="num">value</th><th class="num">points</th></tr>${d.reasons.map((r) => `<tr><td>${esc(r.feature)}</td><td class="num">${esc(r.value)}</td><td class="num">${esc(r.points ?? "")}</td></tr>`).join("")}</table>` : `<p class="muted">no adverse reason codes (no feature cost points)</p>`}</div>` : `<div class="muted" data-testid="decision">no financing decision for this order yet</div>`}
+      ${(d.reasons || []).length ? `<table><tr><th>reason code</th><th class="num">value</th><th class="num">points</th></tr>${d.reasons.map((r) => `<tr><td>${featureLabel(r.feature)}</td><td class="num">${esc(r.value)}</td><td class="num">${esc(r.points ?? "")}</td></tr>`).join("")}</table>` : `<p class="muted">no adverse reason codes (no feature cost points)</p>`}</div>` : `<div class="muted" data-testid="decision">no financing decision for this order yet</div>`}
    </div>
   </div>
   <div class="grid g2" style="margin-top:12px">
@@ -285,7 +295,7 @@ async function pageRisk(main) {
    <div class="card"><h3>Drift: PSI of live requests vs training <span class="zh">模型漂移</span></h3><table><tr><th>feature</th><th class="num">PSI</th></tr>
     ${psi.map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${Number(v).toFixed(2)}</td></tr>`).join("") || `<tr><td colspan=2 class="muted">${esc(drift.error || "no live requests yet")}</td></tr>`}</table>
     <div class="note">Demographic columns (X2–X5) are never filled from SCF data, so their PSI is high by construction.</div>
-    <h3 style="margin-top:10px">Most frequent reason codes</h3><table>${Object.entries(r.reason_counts).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${v}</td></tr>`).join("")}</table></div>
+    <h3 style="margin-top:10px">Most frequent reason codes</h3><table>${Object.entries(r.reason_counts).map(([k, v]) => `<tr><td>${featureLabel(k)}</td><td class="num">${v}</td></tr>`).join("")}</table></div>
   </div>
   <div class="card" style="margin-top:12px"><h3>Live decisions <span class="zh">实时决策 · 保理融资申请</span></h3><div class="scroll"><table data-testid="decisions"><tr><th>line</th><th>voucher</th><th>applicant</th><th class="num">amount</th><th>decision</th><th class="num">PD</th><th class="num">score</th><th>reason codes</th></tr>
    ${r.decisions.map((d) => `<tr><td><a class="lnk" href="#scf/order/SCMS-${esc(d.line)}">SCMS-${esc(d.line)}</a></td><td class="mono">${esc(d.voucher)}</td><td>${esc(d.holder_name)}</td><td class="num">${usd(d.amount)}</td><td>${decisionPill(d.decision)}</td><td class="num">${(d.probability * 100).toFixed(1)}%</td><td class="num">${Number(d.score).toFixed(0)}</td><td>${(d.reasons || []).map((x) => esc(x.feature)).join(", ")}</td></tr>`).join("")}
@@ -297,7 +307,7 @@ async function pageRisk(main) {
 async function pageSupervision(main, arg) {
   const a = await api("/api/alerts");
   main.innerHTML = `<h2>Supervision <span class="zh">穿透式监管 · 预警</span></h2>
-  <div class="kpis">${kpi("alerts · 预警", num(a.alerts.length), "alerts-count")}${kpi("transfers watched", num(a.transfers_seen))}${kpi("watch", a.watch ? "on every block" : "unavailable")}</div>
+  <div class="kpis">${kpi("alerts · 预警", num(a.alerts.length), "alerts-count")}${kpi("transfers watched", num(a.transfers_seen))}${kpi("watch · every block", a.watch ? "on" : "unavailable")}</div>
   <div class="grid g2">
    <div class="card"><h3>Alerts with evidence</h3><div class="scroll"><table data-testid="alerts"><tr><th>typology</th><th class="num">block</th><th>summary</th><th class="num">edges</th></tr>
    ${a.alerts.map((x) => `<tr><td><a class="lnk alert-link" href="#supervision/${x.id}">${esc(x.typology)}</a>${x.superseded_by ? " " + pill("superseded", "") : ""}</td><td class="num">${x.block}</td><td>${esc(x.summary)}</td><td class="num">${x.edges}</td></tr>`).join("") || `<tr><td colspan=4 class="muted">no alerts so far</td></tr>`}
@@ -323,13 +333,13 @@ function drawGraph(el, al) {
   const w = Math.max(360, el.clientWidth - 4), rows = Math.max(...used.map((c) => c.length));
   const h = Math.max(200, 40 + rows * 34), pos = {};
   used.forEach((c, ci) => {
-    const x = used.length === 1 ? w / 2 : 170 + (ci * (w - 340)) / (used.length - 1);
+    const x = used.length === 1 ? w / 2 : 190 + (ci * (w - 380)) / (used.length - 1);
     c.forEach((n, i) => { pos[n.id] = [x, 24 + ((i + 0.5) * (h - 40)) / c.length]; n.col = used.length > 1 && ci === used.length - 1 ? "r" : ci === 0 ? "l" : "m"; });
   });
   const maxA = Math.max(...edges.map((e) => e.amount), 1);
   const lines = edges.map((e) => { const [x1, y1] = pos[e.src], [x2, y2] = pos[e.dst]; return `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="#0b6bcb" stroke-opacity="0.55" stroke-width="${1 + 5 * e.amount / maxA}" marker-end="url(#arr)"><title>${esc(e.src_name)} → ${esc(e.dst_name)}: ${usd(e.amount)}</title></line>`; }).join("");
   const circles = nodes.map((n) => { const [x, y] = pos[n.id]; const anchor = n.col === "l" ? "end" : n.col === "r" ? "start" : "middle"; const tx = n.col === "l" ? x - 12 : n.col === "r" ? x + 12 : x; const ty = n.col === "m" ? y - 12 : y + 4;
-    return `<g><circle cx="${x}" cy="${y}" r="${n.focus ? 9 : 7}" fill="${n.focus ? "#c0362c" : "#12805c"}"><title>${esc(n.name)} (${esc(n.role)})</title></circle><text x="${tx}" y="${ty}" text-anchor="${anchor}">${esc(n.name.slice(0, 26))}</text></g>`; }).join("");
+    return `<g><circle cx="${x}" cy="${y}" r="${n.focus ? 9 : 7}" fill="${n.focus ? "#c0362c" : "#12805c"}"><title>${esc(n.name)} (${esc(n.role)})</title></circle><text x="${tx}" y="${ty}" text-anchor="${anchor}">${esc(n.name.length > 24 ? n.name.slice(0, 23) + "…" : n.name)}</text></g>`; }).join("");
   el.className = "";
   el.innerHTML = `<svg data-testid="graph" width="${w}" height="${h}"><defs><marker id="arr" viewBox="0 0 10 10" refX="16" refY="5" markerWidth="5" markerHeight="5" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#0b6bcb"/></marker></defs>${lines}${circles}</svg>
   <div class="note">red: the alert's focal accounts; line width ∝ amount; hover for amounts.</div>`;
@@ -339,7 +349,7 @@ function drawGraph(el, al) {
 async function pageStream(main) {
   const s = await api("/api/stream");
   main.innerHTML = `<h2>Stream indicators and rules <span class="zh">实时指标与规则</span></h2>
-  <div class="kpis">${kpi("events processed", num(s.events), "stream-events")}${kpi("rule hits", num(s.hit_count), "stream-hits")}${kpi("engine", s.engine ? "subscribed to chain events" : "unavailable")}</div>
+  <div class="kpis">${kpi("events processed", num(s.events), "stream-events")}${kpi("rule hits", num(s.hit_count), "stream-hits")}${kpi("stream engine · chain events", s.engine ? "on" : "unavailable")}</div>
   <div class="grid g2">
    <div class="card"><h3>Per-party financing velocity (10 min window of block time) <span class="zh">融资频率</span></h3><div class="scroll"><table data-testid="indicators"><tr><th>applicant</th><th class="num">requests</th><th class="num">amount</th></tr>
     ${s.indicators.map((r) => `<tr><td>${esc(r.name)}</td><td class="num">${num(r["financing_10m.count"])}</td><td class="num">${usd(r["financing_10m.sum"])}</td></tr>`).join("")}
