@@ -225,3 +225,32 @@ def test_batching_does_not_change_lookback_results(batch):
             got[s] += list(r.values[f"lb.{s}"])
     for s in STATS:
         assert got[s] == list(whole.values[f"lb.{s}"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=streams(),
+    x=st.integers(-50, 500),
+    later=st.sampled_from([0, 0, 10, 80]),
+    vectorized=st.booleans(),
+)
+def test_peek_for_risk_checks_matches_oracle(data, x, later, vectorized):
+    events, cuts = data
+    eng, _ = run_engine(
+        events,
+        cuts,
+        ooo=0,
+        lateness=0,
+        vectorized=vectorized,
+        setup=lambda e: e.add_lookback(
+            "lb", key="key", field="x", span=50, stats=("count", "sum", "mean", "var")
+        ),
+    )
+    released, _ = oracle.simulate_release(events, 0, 0)
+    t = eng.max_ts + later
+    for key in "abc":
+        got = eng.lookbacks[0].peek(key, t, x)
+        xs = [x2 for (t2, k2, x2, _, _) in released if k2 == key and t - 50 < t2 <= t] + [x]
+        want = oracle.moments(xs)
+        for s in ("count", "sum", "mean", "var"):
+            assert close(got[s], want[s]), (s, got, want)

@@ -324,8 +324,11 @@ class Engine:
                     break
             else:
                 return None
+        stat = name.rpartition(".")[2]
+        if isinstance(lb, VectorLookback):
+            return lb.value(key, stat)
         vals = lb.current(key)
-        return None if vals is None else vals[name.rpartition(".")[2]]
+        return None if vals is None else vals[stat]
 
     def indicator_names(self) -> list[str]:
         return [f"{lb.name}.{s}" for lb in self.lookbacks for s in lb.stats]

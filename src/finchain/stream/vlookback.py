@@ -310,8 +310,40 @@ class VectorLookback:
         values = {"count": n, "sum": s, "mean": mean, "var": var, "std": math.sqrt(var)}
         return {st: values[st] for st in self.stats}
 
+    def value(self, key: Hashable, stat: str) -> Any:
+        """One statistic of the key's current window (O(1); None for an unknown key)."""
+        kid = self.index.get(key)
+        if kid is None:
+            return None
+        n = int(self.tot_n[kid])
+        if stat == "count":
+            return n
+        s = self.tot_s[kid].item()
+        if stat == "sum":
+            return s
+        if n == 0:
+            return math.nan
+        mean = s / n
+        if stat == "mean":
+            return mean
+        var = max((self.tot_q[kid].item() - s * mean) / n, 0.0)
+        return var if stat == "var" else math.sqrt(var)
+
     def peek(self, key: Hashable, t: int, x: Any | None = None) -> dict[str, Any]:
         kid = self.index.get(key)
+        if t == self.now:
+            # the window as of the newest event time is the running totals: O(1)
+            n = 0 if kid is None else int(self.tot_n[kid])
+            s_ = 0 if kid is None else self.tot_s[kid].item()
+            q_ = 0 if kid is None else self.tot_q[kid].item()
+            if x is not None:
+                n, s_, q_ = n + 1, s_ + x, q_ + x * x
+            if n == 0:
+                return {s: 0 if s in ("count", "sum") else math.nan for s in self.stats}
+            mean = s_ / n
+            var = max((q_ - s_ * mean) / n, 0.0)
+            got = {"count": n, "sum": s_, "mean": mean, "var": var, "std": math.sqrt(var)}
+            return {s: got[s] for s in self.stats}
         vals: list[Any] = []
         if kid is not None:
             lo = self.head + int(
