@@ -445,7 +445,7 @@ def command(
     n = events or (200_000 if quick else 1_000_000)
     limits = {
         "river": n if quick else 300_000,
-        "bytewax": 20_000 if quick else 100_000,
+        "bytewax": 5_000 if quick else 50_000,
         "pathway": 20_000 if quick else 100_000,
     }
     timeout = 600.0 if quick else 1800.0
