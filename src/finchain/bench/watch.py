@@ -39,7 +39,7 @@ def command(
     figures: dict[str, Figure] = {}
     notes: dict[str, Any] = {}
     t0 = time.perf_counter()
-    accounts, days, inst = (1_000, 45, 8) if quick else (2_000, 60, 20)
+    accounts, days, inst = (1_000, 60, 8) if quick else (2_000, 60, 20)
     sc = generate(accounts=accounts, days=days, warmup_days=30, instances=inst, seed=seed)
     ev = evaluate(sc)
     figures["f1_min"] = round(ev.f1_min, 4)
