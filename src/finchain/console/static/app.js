@@ -208,7 +208,7 @@ function featureLabel(f) {
   if (!m) return esc(f);
   const i = Number(m[1]);
   const k = (i - 6) % 6 + 1;
-  const what = i === 1 ? "financing amount (as credit limit)" : i <= 5 ? "demographic (not used)"
+  const what = i === 1 ? "financing amount (as credit limit)" : i <= 5 ? "demographic (missing: not in SCF data)"
     : i <= 11 ? `lateness of delivery −${k}` : i <= 17 ? `value of delivery −${k}` : `value delivered on time, delivery −${k}`;
   return `${esc(f)} <span class="muted">${what}</span>`;
 }
