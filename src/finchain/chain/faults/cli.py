@@ -47,6 +47,7 @@ def run(
 
     from finchain.chain.faults.harness import run_scenario
     from finchain.chain.faults.scenario import Scenario, builtin, builtin_dir
+    from finchain.errors import FinchainError
 
     if scenario == "all":
         scenarios = [Scenario.load(p) for p in sorted(builtin_dir().glob("*.yaml"))]
@@ -65,6 +66,13 @@ def run(
             directory = base / f"{sc.name}-{algo}"
             try:
                 r = run_scenario(sc, directory, consensus=algo, suite=suite, seed=seed)
+            except FinchainError as exc:  # e.g. a node exits during start-up: report, go on
+                typer.echo(f"{sc.name:14s} {algo:9s} FAILED {exc}")
+                rows.append(
+                    {"scenario": sc.name, "consensus": algo, "ok": False, "error": str(exc)}
+                )
+                failed = True
+                continue
             finally:
                 if keep is None:
                     shutil.rmtree(base, ignore_errors=True)

@@ -124,6 +124,8 @@ class FaultNetwork:
         hub.start()
         try:
             by_name = {s.name: s for s in specs}
+            # node ports were only reserved (bound then released): proxies must not take them
+            reserved = {p for s in specs for p in (s.p2p_port, s.rpc_port)}
             for spec in specs:
                 path = network.node_config_path(Path(directory), spec.name)
                 cfg = load_config(path)
@@ -131,7 +133,15 @@ class FaultNetwork:
                 for peer in cfg.peers:
                     if peer.role == "validator":
                         target = by_name[peer.name]
-                        proxy = hub.add(f"{spec.name}>{peer.name}", (target.host, target.p2p_port))
+                        link = f"{spec.name}>{peer.name}"
+                        proxy = hub.add(link, (target.host, target.p2p_port))
+                        for _ in range(20):
+                            if proxy.port not in reserved:
+                                break
+                            hub.remove(link)
+                            proxy = hub.add(link, (target.host, target.p2p_port))
+                        else:  # pragma: no cover - the OS keeps handing out reserved ports
+                            raise FaultError("no free port for a proxy outside the node ports")
                         peer = replace(peer, host="127.0.0.1", p2p_port=proxy.port)
                     peers.append(peer)
                 dump_config(replace(cfg, peers=tuple(peers)), path)
@@ -283,7 +293,8 @@ class HeightMonitor:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
 
     def latest(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -338,11 +349,13 @@ class Load:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(30)
+        if self._thread.is_alive():
+            self._thread.join(30)
 
     def wait(self, timeout: float) -> None:
         """Let the load finish by itself (everything sent and acknowledged) for ``timeout`` s."""
-        self._thread.join(max(0.0, timeout))
+        if self._thread.is_alive():
+            self._thread.join(max(0.0, timeout))
 
     async def _main(self) -> None:
         from finchain.chain.sdk import Client

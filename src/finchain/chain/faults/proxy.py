@@ -249,6 +249,12 @@ class ProxyHub:
         self.proxies[name] = proxy
         return proxy
 
+    def remove(self, name: str) -> None:
+        """Stop and forget link ``name``'s proxy."""
+        proxy = self._get(name)
+        self._run(proxy.stop())
+        del self.proxies[name]
+
     def _get(self, name: str) -> LinkProxy:
         try:
             return self.proxies[name]
