@@ -14,10 +14,10 @@ from finchain.chain.consensus import hotstuff as hs
 from finchain.chain.consensus import sim
 
 #: (algorithm, seeds in make test) — chunked so pytest-xdist spreads them
-FAST = {"hotstuff": 1200}
+FAST = {"hotstuff": 1000, "pbft": 400, "raft": 600}
 CHUNK = 200
-SLOW = {"hotstuff": 20_000}
-SLOW_LONG = {"hotstuff": 1000}
+SLOW = {"hotstuff": 20_000, "pbft": 5000, "raft": 10_000}
+SLOW_LONG = {"hotstuff": 1000, "pbft": 300, "raft": 500}
 
 
 def _chunks(table: dict[str, int], chunk: int) -> list[tuple[str, int, int]]:
@@ -48,6 +48,11 @@ def test_long_schedules(algo: str, lo: int, hi: int) -> None:
     _check(algo, lo, hi, long=True)
 
 
+def test_raft_scenarios_are_crash_only() -> None:
+    for s in range(200):
+        assert sim.make_scenario("raft", s).byzantine == ()
+
+
 def test_scenarios_cover_every_fault_kind() -> None:
     seen: set[str] = set()
     for s in range(300):
@@ -66,15 +71,16 @@ def test_same_seed_same_run() -> None:
     assert (a.max_height, a.messages, a.end_time) == (b.max_height, b.messages, b.end_time)
 
 
-def test_commits_progress_in_a_clean_network() -> None:
-    sc = sim.Scenario(algo="hotstuff", seed=1, n=4, heal_at=2000)
+@pytest.mark.parametrize("algo", ["hotstuff", "pbft", "raft"])
+def test_commits_progress_in_a_clean_network(algo: str) -> None:
+    sc = sim.Scenario(algo=algo, seed=1, n=4 if algo != "raft" else 3, heal_at=2000)
     r = sim.run(sc)
     assert r.ok and r.heal_height > 20
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    algo=st.sampled_from(["hotstuff"]),
+    algo=st.sampled_from(["hotstuff", "pbft", "raft"]),
     n=st.sampled_from([4, 7]),
     twins=st.integers(0, 2),
     crashes=st.lists(
@@ -87,7 +93,7 @@ def test_hypothesis_fault_schedules(
     algo: str, n: int, twins: int, crashes: list[tuple[int, int, int]], drop: int, heal: int
 ) -> None:
     f = (n - 1) // 3
-    byz = tuple((r, "twin") for r in range(min(twins, f)))
+    byz = tuple((r, "twin") for r in range(min(twins, f))) if algo != "raft" else ()
     honest = [r for r in range(n) if r >= len(byz)]
     cr = tuple(
         sim.Crash(honest[r % len(honest)], min(at, heal - 1), min(at + d, heal))

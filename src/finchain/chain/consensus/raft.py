@@ -270,6 +270,7 @@ class Raft(Consensus):
         self.retained: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
         self._now = 0
         self._election_gen = 0
+        self._sync_asked = (-1, -1)
 
     # -- interface ----------------------------------------------------------------------------
 
@@ -325,7 +326,9 @@ class Raft(Consensus):
         ):
             self.leader = sender
             self._reset_election(out)
-            out.append(SyncRequired(self.applied + 1, sender))
+            if (self.applied, self._now // self.config.election_min_ms) != self._sync_asked:
+                self._sync_asked = (self.applied, self._now // self.config.election_min_ms)
+                out.append(SyncRequired(self.applied + 1, sender))
         return out
 
     def on_timer(self, token: Any, now: Millis) -> list[Action]:
@@ -531,6 +534,9 @@ class Raft(Consensus):
             entries.append(e)
             i += 1
         lo = self.peer_applied.get(p, 0)
+        if lo < self.commit_index and lo + 1 not in self.proofs and p in self.peer_applied:
+            # the follower holds entries it cannot apply: its commit records are gone here
+            out.append(Send(p, InstallSnapshot(self.term, self.commit_index)))
         hi = min(self.commit_index, lo + 2 * self.config.max_sync_blocks)
         proofs = tuple((j, self.proofs[j]) for j in range(lo + 1, hi + 1) if j in self.proofs)
         out.append(
