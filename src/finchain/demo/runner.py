@@ -123,6 +123,19 @@ class Demo:
             await self._step("consortium network", self._init_network)
             st.stream = make_stream_engine(st)
             st.watcher = make_watcher()
+            rules = ", ".join(st.stream_rules)
+            self.say(
+                "[green]✓[/] stream engine on financing events: "
+                + (f"rules {rules}" if st.stream is not None else "unavailable")
+            )
+            self.say(
+                "[green]✓[/] supervision watch on every block: "
+                + (
+                    f"{len(st.watcher.detectors)} typology detectors"
+                    if st.watcher is not None
+                    else "unavailable"
+                )
+            )
 
             async def up_then_follow() -> None:
                 await self._step("nodes up", self._up)
