@@ -96,7 +96,8 @@ async function pageNetwork(main) {
   </table></div>
   <div class="card" style="margin-top:12px"><h3>Run summary</h3><div id="summary">${summaryTable(o.summary)}</div></div>`;
   lineChart($("#tps"), n.tps.map((p) => p.t), [{ label: "TPS", data: n.tps.map((p) => p.tps) }], { ylabel: "tx/s" });
-  lineChart($("#lat"), n.latency.map((p) => p.t), [{ label: "ms", data: n.latency.map((p) => p.ms) }], { ylabel: "ms" });
+  if (n.latency.length) lineChart($("#lat"), n.latency.map((p) => p.t), [{ label: "ms", data: n.latency.map((p) => p.ms) }], { ylabel: "ms" });
+  else $("#lat").innerHTML = `<div class="muted">no business actions submitted by this run yet${(o.replay || {}).skipped ? " (resumed: the deliveries are on chain already)" : ""}</div>`;
   onLive(["block", "nodes", "summary"], () => route(true), 2500);
 }
 function summaryTable(s) {
