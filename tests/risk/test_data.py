@@ -99,3 +99,5 @@ def test_never_seen_csv_trains_without_code_changes(synthetic_csv: Path) -> None
     assert len(sha) == 64 and len(y) == len(x)
     rows = pipe.score_records([{"monthly_income": 900.0, "region": "west", "late_payments": 4}])
     assert rows.rows()[0]["decision"] in {"approve", "review", "decline"}
+    values = {r["feature"]: r["value"] for r in rows.reasons[0]}
+    assert values.get("region", "west") == "west"  # categories are shown by their label

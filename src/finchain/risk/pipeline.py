@@ -132,6 +132,11 @@ class RiskPipeline:
             return [[] for _ in range(len(x))]
         names = self.feature_names
         factor = self.scale.factor
+        levels = {
+            j: spec.categories
+            for j, spec in enumerate(self.schema.columns)
+            if spec.kind == "categorical"
+        }
         k = min(top, contrib.shape[1])
         idx = np.argsort(-contrib, axis=1)[:, :k]
         out: list[list[dict[str, Any]]] = []
@@ -142,10 +147,13 @@ class RiskPipeline:
                 if c <= 0:
                     break
                 v = float(x[i, j])
+                value: float | str | None = None if v != v else v
+                if value is not None and j in levels and 0 <= int(v) < len(levels[j]):
+                    value = levels[j][int(v)]
                 row.append(
                     {
                         "feature": names[j],
-                        "value": None if v != v else v,
+                        "value": value,
                         "points": round(-c * factor, 1),
                     }
                 )
