@@ -54,7 +54,7 @@ class _Optimizer:
         grad = grad + self.alpha * w * penalise
         if self.method == "sgd":
             return w - self.lr * grad
-        self.sq = 0.9 * self.sq + 0.1 * grad**2
+        self.sq = 0.99 * self.sq + 0.01 * grad**2  # torch's RMSprop default, as FATE uses
         return w - self.lr * grad / (np.sqrt(self.sq) + 1e-6)
 
 
