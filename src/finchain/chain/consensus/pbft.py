@@ -140,6 +140,7 @@ class ViewChange:
     ckpt_digest: bytes
     ckpt_sigs: Sigs
     prepared: tuple[PreparedCert, ...]
+    committed: tuple[tuple[int, bytes, bytes], ...]  # (height, payload, commit proof) above ckpt
     signature: bytes  # by ``replica`` over everything above
 
     def body(self) -> list[Any]:
@@ -150,6 +151,7 @@ class ViewChange:
             self.ckpt_digest,
             _sigs_wire(self.ckpt_sigs),
             [p.to_wire() for p in self.prepared],
+            [[h, p, pr] for h, p, pr in self.committed],
         ]
 
     def to_wire(self) -> list[Any]:
@@ -157,7 +159,7 @@ class ViewChange:
 
     @staticmethod
     def from_wire(v: Any) -> ViewChange:
-        v = as_list(v, length=7)
+        v = as_list(v, length=8)
         return ViewChange(
             as_int(v[0]),
             as_int(v[1]),
@@ -165,7 +167,11 @@ class ViewChange:
             as_bytes(v[3], max_len=64),
             _sigs_from(v[4]),
             tuple(PreparedCert.from_wire(p) for p in as_list(v[5], max_len=4096)),
-            as_bytes(v[6], max_len=512),
+            tuple(
+                (as_int(c[0]), as_bytes(c[1]), as_bytes(c[2], max_len=1 << 16))
+                for c in (as_list(x, length=3) for x in as_list(v[6], max_len=4096))
+            ),
+            as_bytes(v[7], max_len=512),
         )
 
 
@@ -320,6 +326,7 @@ class _Slot:
     prepared: PreparedCert | None = None
     sent_commit_view: int = -1
     committed: tuple[int, Sigs] | None = None  # (view, commit sigs)
+    proof: bytes | None = None  # commit proof once delivered (kept until the checkpoint)
 
 
 class Pbft(Consensus):
@@ -364,7 +371,7 @@ class Pbft(Consensus):
             self.ckpt = (as_int(v[0]), as_bytes(v[1], max_len=64), _sigs_from(v[2]))
         for key, value in persisted.items():
             if key.startswith("pbft/slot/"):
-                v = as_list(unpack(value), length=4)
+                v = as_list(unpack(value), length=5)
                 seq = as_int(v[0])
                 if seq <= self.ckpt[0]:
                     continue
@@ -373,6 +380,8 @@ class Pbft(Consensus):
                 slot.bid = block_id(config, seq, slot.payload)
                 if v[3] is not None:
                     slot.prepared = PreparedCert.from_wire(v[3])
+                if v[4] is not None:
+                    slot.proof = as_bytes(v[4])
         self.next_seq = max([self.executed, *self.slots]) + 1 if self.slots else self.executed + 1
         self._ckpt_votes: dict[int, dict[int, tuple[bytes, bytes]]] = {}
         self._vcs: dict[int, dict[int, ViewChange]] = {}
@@ -493,7 +502,7 @@ class Pbft(Consensus):
     def _persist_slot(self, slot: _Slot, out: list[Action]) -> None:
         prepared = None if slot.prepared is None else slot.prepared.to_wire()
         key = f"pbft/slot/{slot.seq % self.window}"
-        out.append(Persist(key, pack([slot.seq, slot.pp_view, slot.payload, prepared])))
+        out.append(Persist(key, pack([slot.seq, slot.pp_view, slot.payload, prepared, slot.proof])))
 
     def _accept_preprepare(
         self, view: int, seq: int, payload: bytes, out: list[Action], *, broadcast: bool = False
@@ -576,6 +585,7 @@ class Pbft(Consensus):
                 break
             view, sigs = slot.committed
             proof = pack([view, self.config.hash(slot.payload), [[r, s] for r, s in sigs]])
+            slot.proof = proof
             self._commit_block(slot.seq, slot.bid, slot.payload, proof, out)
             delivered = True
         if delivered:
@@ -664,10 +674,15 @@ class Pbft(Consensus):
             for seq, s in sorted(self.slots.items())
             if s.prepared is not None and seq > self.ckpt[0]
         )
+        committed = tuple(
+            (seq, s.payload, s.proof)
+            for seq, s in sorted(self.slots.items())
+            if s.proof is not None and seq > self.ckpt[0]
+        )
         seq, digest, sigs = self.ckpt
-        unsigned = ViewChange(self.view, self.me, seq, digest, sigs, prepared, b"")
+        unsigned = ViewChange(self.view, self.me, seq, digest, sigs, prepared, committed, b"")
         sig = self.signer.sign(pack([b"pbft-vc", self.config.chain_id, unsigned.body()]))
-        vc = ViewChange(self.view, self.me, seq, digest, sigs, prepared, sig)
+        vc = ViewChange(self.view, self.me, seq, digest, sigs, prepared, committed, sig)
         self._my_vcs[self.view] = vc
         for old in [v for v in self._my_vcs if v < self.view - 4]:
             del self._my_vcs[old]
@@ -685,6 +700,19 @@ class Pbft(Consensus):
             self.verifier,
         ):
             return False
+        for h, payload, proof in vc.committed:
+            if not vc.ckpt_seq < h <= vc.ckpt_seq + self.window:
+                return False
+            bid = block_id(self.config, h, payload)
+            if not verify_commit_proof(
+                block_id=bid,
+                height=h,
+                proof=proof,
+                n=self.n,
+                verifier=self.verifier,
+                config=self.config,
+            ):
+                return False
         for p in vc.prepared:
             if p.view >= vc.new_view or not vc.ckpt_seq < p.seq <= vc.ckpt_seq + self.window:
                 return False
@@ -760,10 +788,16 @@ class Pbft(Consensus):
             for p in c.prepared:
                 if p.seq > low and (p.seq not in chosen or p.view > chosen[p.seq].view):
                     chosen[p.seq] = p
-        top = max(chosen, default=low)
+        final: dict[int, bytes] = {}
+        for c in nv.changes:
+            for h, payload, _proof in c.committed:
+                if h > low:
+                    final[h] = payload  # a committed value beats any prepared certificate
+        top = max([*chosen, *final], default=low)
         for seq in range(low + 1, top + 1):
             cert = chosen.get(seq)
-            self._accept_preprepare(nv.view, seq, cert.payload if cert else b"", out)
+            payload = final.get(seq, cert.payload if cert else b"")
+            self._accept_preprepare(nv.view, seq, payload, out)
         self.next_seq = max(top, self.executed) + 1
         self._arm(out)
         if self.executed < low:
@@ -817,8 +851,15 @@ class Pbft(Consensus):
             config=self.config,
         ):
             return
-        slot = self.slots.pop(h, None)
-        del slot
+        if self._in_window(h):
+            # keep the committed value (with its proof) for view changes until the checkpoint
+            slot = self._slot(h)
+            slot.payload, slot.bid, slot.proof = payload, bid, proof
+            slot.pp_view = max(slot.pp_view, 0)
+            slot.committed = slot.committed or (0, ())
+            self._persist_slot(slot, out)
+        else:
+            self.slots.pop(h, None)
         self._commit_block(h, bid, payload, proof, out)
         self._after_commits(out)
         self._deliver(out)
