@@ -48,6 +48,25 @@ def test_long_schedules(algo: str, lo: int, hi: int) -> None:
     _check(algo, lo, hi, long=True)
 
 
+#: seeds that once exposed a bug (see docs/consensus.md), replayed on every run
+REGRESSIONS = [
+    ("hotstuff", 11, False),  # parked proposal never voted on
+    ("hotstuff", 591, False),  # restart lost the last TC
+    ("hotstuff", 19, True),  # certified block lost when all its voters crashed
+    ("pbft", 191, False),  # lone replica ran ahead through views
+    ("pbft", 148, False),  # view change needed our older view-change message
+    ("pbft", 10_000_064, False),  # safety: fetched slot left no certificate
+    ("raft", 168, False),  # in-flight cap blocked the new leader's first entry
+    ("raft", 543, False),  # pruned commit records: follower could not apply
+]
+
+
+@pytest.mark.parametrize(("algo", "seed", "long"), REGRESSIONS)
+def test_regression_seeds(algo: str, seed: int, long: bool) -> None:
+    r = sim.run(sim.make_scenario(algo, seed, long=long))
+    assert r.ok, r.describe()
+
+
 def test_raft_scenarios_are_crash_only() -> None:
     for s in range(200):
         assert sim.make_scenario("raft", s).byzantine == ()
