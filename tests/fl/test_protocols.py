@@ -38,7 +38,7 @@ parties:
   - {name: host, role: host, data: breast_hetero_host.csv}
   - {name: arbiter, role: arbiter}
 psi: false
-model: {epochs: 2, batch_size: 240, learning_rate: 0.15}
+model: {epochs: 20, batch_size: 240, learning_rate: 0.15, optimizer: sgd}
 encryption: {key_bits: 512}
 """,
     )
