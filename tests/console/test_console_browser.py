@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from finchain.chain import network
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",
@@ -71,11 +73,16 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(60)
+            proc.wait(90)
         except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # stacks into demo.log
+            time.sleep(2)
             proc.kill()
             proc.wait()
         log.close()
+        if (root / "net" / "network.yaml").exists():
+            left = network.down(root / "net")  # safety net: no node outlives the test
+            assert not left, f"demo left nodes running after Ctrl-C: {left}"
 
 
 def _get(base: str, path: str) -> Any:

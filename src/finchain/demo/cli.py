@@ -30,8 +30,10 @@ def run(
 ) -> None:
     """Bring the platform up, replay the USAID SCMS deliveries, serve the console."""
     import asyncio
+    import faulthandler
     import json
     import logging
+    import signal
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -40,6 +42,8 @@ def run(
     from finchain.demo.runner import Demo, DemoOptions
 
     logging.basicConfig(level=logging.WARNING)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr (diagnosing a stuck demo)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     console = Console()
     console.print(f"[bold]finchain demo[/] — data in {data_dir}" + (" (quick)" if quick else ""))
     progress = Progress(

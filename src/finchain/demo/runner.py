@@ -115,9 +115,14 @@ class Demo:
                 main.cancel()
             self.stop.set()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, on_signal)
+        def install_handlers() -> None:
+            # Re-installed after training: a native solver used while fitting the model resets
+            # SIGINT to its default action (seen as a demo killed by Ctrl-C without clean-up).
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, on_signal)
+
+        install_handlers()
         try:
             await self._step("console", self._console)
             await self._step("consortium network", self._init_network)
@@ -144,6 +149,7 @@ class Demo:
 
             risk = asyncio.create_task(self._step("risk model (UCI Taiwan)", self._risk))
             await asyncio.gather(up_then_follow(), risk)
+            install_handlers()
             await self._step("SCF by governance + replay", lambda: self._replay(deliveries))
             await asyncio.to_thread(self._live.catch_up)
             summary = self._summary()
@@ -154,6 +160,7 @@ class Demo:
             )
             if not self.opt.once:
                 serving = True
+                install_handlers()
                 self.say(
                     f"console serving on http://{self.opt.host}:{self.opt.port} — Ctrl-C to stop"
                 )
@@ -164,12 +171,13 @@ class Demo:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             self.stop.set()
+            # the chain first (the part that must not outlive the demo), then the console
+            await asyncio.to_thread(self._down)
             if self._live is not None:
                 await asyncio.to_thread(self._live.stop)
             if st.reading_store is not None:
                 with contextlib.suppress(Exception):
                     st.reading_store.close()
-            await asyncio.to_thread(self._down)
 
     async def _step(self, name: str, fn: Callable[[], Any]) -> None:
         st = self.state
