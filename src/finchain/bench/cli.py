@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "crypto": "finchain.bench.crypto",
     "chain": "finchain.bench.chain",
     "pipeline": "finchain.bench.pipeline",
+    "consortium": "finchain.bench.consortium",
     "scf": "finchain.bench.scf",
     "stream": "finchain.bench.stream",
     "risk": "finchain.bench.risk",

@@ -297,6 +297,18 @@ def payload_bound(name: str, proof: bytes, payload: bytes, config: Any) -> bool:
         except (ValueError, IndexError, TypeError):
             return False
         return bool(header.payload_digest == config.hash(payload))
+    if name in ("pbft", "raft"):
+        # PBFT proofs are [view, payload digest, signatures]; Raft commit records are
+        # [leader term, entry term, payload digest, leader, signature]. Either way the
+        # signed block id was derived from that digest, so matching it binds the payload.
+        from finchain.chain.consensus.common import unpack
+
+        try:
+            fields = unpack(proof)
+            digest = fields[1] if name == "pbft" else fields[2]
+        except (ValueError, IndexError, TypeError):
+            return False
+        return bool(isinstance(digest, bytes) and digest == config.hash(payload))
     raise LedgerError(f"no payload binding check for consensus {name!r}")
 
 

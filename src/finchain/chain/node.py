@@ -596,7 +596,8 @@ class Node:
         try:
             payload = Payload.decode(rec.payload)
         except ValueError:
-            log.error("undecodable payload committed", extra={"height": rec.height})
+            if not _is_config_entry(rec.payload):  # Raft membership entries carry no txs
+                log.error("undecodable payload committed", extra={"height": rec.height})
             payload = Payload(0, 0, ())
         batches = await self._get_batches(list(payload.batch_digests))
         if self._stop.is_set():
@@ -611,8 +612,10 @@ class Node:
     def _after_block(self, result: ledger_port.ExecutedBlock) -> None:
         now = time.monotonic()
         header = result.header
-        if self.is_validator and header.tx_count:
-            self._sign_header(header)  # empty blocks hold nothing to prove
+        if self.is_validator:
+            # every header, empty ones included: a light node follows the chain height by
+            # height and must be able to prove each link (one SM2 signature per block)
+            self._sign_header(header)
         elif header.height in self._hdr_sigs:
             self._maybe_certify(header.height)
         for h in result.tx_hashes:
@@ -673,6 +676,13 @@ class Node:
         except TimeoutError:
             return False
         return True
+
+
+def _is_config_entry(payload: bytes) -> bool:
+    """A Raft membership-change entry: committed like a block, executed as an empty one."""
+    from finchain.chain.consensus.raft import CONFIG_PREFIX
+
+    return payload.startswith(CONFIG_PREFIX)
 
 
 def _is_round_token(token: Any) -> bool:

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "chain": "finchain.chain.cli",
     "tx": "finchain.chain.cli_tx",
     "block": "finchain.chain.cli_block",
+    "faults": "finchain.chain.faults.cli",
     "scf": "finchain.scf.cli",
     "stream": "finchain.stream.cli",
     "risk": "finchain.risk.cli",

@@ -23,20 +23,6 @@ def available(algorithm: str) -> bool:
     return importlib.util.find_spec(f"finchain.chain.consensus.{algorithm}") is not None
 
 
-def sync_supported(algorithm: str) -> bool:
-    """Whether the node can check a synced block's commit proof for ``algorithm`` (observers
-    and restarted validators catch up by block sync, so every scenario needs it)."""
-    from finchain.chain.ledger_port import LedgerError, payload_bound
-
-    try:
-        payload_bound(algorithm, b"", b"", None)
-    except LedgerError:
-        return False
-    except Exception:
-        return True
-    return True
-
-
 def check(result_ok: bool, problems: list[str]) -> None:
     assert result_ok, "; ".join(problems)
 
@@ -48,8 +34,6 @@ def run(name: str, consensus: str, tmp_path: Path) -> None:
     if not sc.applies_to(consensus):
         pytest.skip(f"{name} is a {sc.fault_model} scenario; {consensus} is crash-fault only")
     r = run_scenario(sc, tmp_path / "net", consensus=consensus)
-    if not r.ok and not sync_supported(consensus):
-        pytest.xfail(f"node block sync cannot check {consensus} commit proofs (payload_bound)")
     check(r.ok, r.problems)
     # the faults happened and the run did real work
     assert [e["do"] for e in r.events if not e.get("end")] == [e.do for e in sc.timeline]

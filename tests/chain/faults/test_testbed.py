@@ -22,22 +22,6 @@ def test_testbed_needs_ten_nodes_of_three_types(tmp_path: Path) -> None:
         init_testbed(tmp_path / "b", validators=4, observers=6, light=0)
 
 
-async def _certified(specs: list) -> bool:  # type: ignore[type-arg]
-    """Whether any validator serves a header certificate for a block 10 below its head."""
-    from finchain.chain.sdk import Client
-
-    for s in specs:
-        if s.role != "validator":
-            continue
-        async with Client(s.rpc_url) as c:
-            try:
-                await c.header_certificate(max(1, await c.height() - 10))
-                return True
-            except Exception:
-                continue
-    return False
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("consensus", ["hotstuff", "pbft", "raft"])
 def test_testbed_runs_every_node_type(consensus: str, tmp_path: Path) -> None:
@@ -78,8 +62,6 @@ def test_testbed_runs_every_node_type(consensus: str, tmp_path: Path) -> None:
         st = light_status(d)
         assert len(st) == 2  # both light processes run and report
         assert all(v["failures"] == 0 for v in st.values()), st
-        if not all(v["headers"] >= 3 for v in st.values()) and not asyncio.run(_certified(specs)):
-            pytest.xfail("the node runtime forms no header certificates (getHeaderCertificate)")
         assert all(v["headers"] >= 3 for v in st.values()), st
     finally:
         down_testbed(d)
