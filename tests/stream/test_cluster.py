@@ -117,6 +117,20 @@ def dump(db: Path):
         con.close()
 
 
+def _windows(db: Path) -> int:
+    """Window rows written so far to a partition's results (0 while it has none)."""
+    if not db.exists():
+        return 0
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.5)
+        try:
+            return int(con.execute("SELECT count(*) FROM windows").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
 def test_kill_one_of_two_workers_and_restart_gives_single_worker_results(tmp_path, nats_url):
     import asyncio
 
@@ -144,7 +158,13 @@ def test_kill_one_of_two_workers_and_restart_gives_single_worker_results(tmp_pat
     w0 = subprocess.Popen(
         worker_cmd(two, 0, 2), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    time.sleep(4.0)
+    # kill worker 0 once it has written results for one of its partitions (p0, p2) but
+    # before it is done: the restart must then resume from its checkpoints
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and w0.poll() is None:
+        if any(_windows(tmp_path / "two" / f"p{p}.db") for p in (0, 2)):
+            break
+        time.sleep(0.02)
     killed = w0.poll() is None
     w0.send_signal(signal.SIGKILL)
     w0.communicate(timeout=60)
