@@ -35,7 +35,7 @@ format: bootstrap
 
 ## make test: lint, types and the fast test suite (CI runs this)
 test: lint typecheck
-	@bash scripts/services.sh nats mosquitto
+	@bash scripts/services.sh nats mosquitto redis
 	$(UV) run pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## make test-all: every suite, the slow ones included
