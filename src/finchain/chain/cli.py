@@ -25,12 +25,41 @@ def init(
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address nodes bind and advertise."),
     chain_id: str = typer.Option("finchain-local", "--chain-id"),
+    profile: str = typer.Option(
+        "default",
+        "--profile",
+        help="default, or testbed: 4 validators + 4 observers + 2 light nodes (10 nodes, "
+        "3 types) unless --validators/--observers/--light say otherwise.",
+    ),
+    light: int = typer.Option(2, "--light", help="Light nodes (testbed profile only)."),
 ) -> None:
     """Keys, consortium CA, certificates, genesis and per-node configs into DIRECTORY."""
     from rich.console import Console
 
     from finchain.chain.network import init_network
 
+    if profile not in ("default", "testbed"):
+        raise typer.BadParameter(f"unknown profile {profile!r}: use default or testbed")
+    if profile == "testbed":
+        from finchain.chain.faults.testbed import init_testbed
+
+        observers = 4 if observers == 1 else observers  # the testbed default, unless given
+        names = init_testbed(
+            directory,
+            consensus=consensus,
+            validators=validators,
+            observers=observers,
+            light=light,
+            orgs=max(orgs, 4),
+            suite=suite,
+        )
+        console = Console()
+        console.print(
+            f"[green]test bed laid out in {directory}[/]: {len(names['validators'])} "
+            f"validators, {len(names['observers'])} observers, {len(names['light'])} light "
+            f"nodes ({consensus}); start it with `finchain chain up {directory}`"
+        )
+        return
     specs = init_network(
         directory,
         orgs=orgs,
@@ -57,12 +86,24 @@ def up(
 
     from finchain.chain import network
 
-    specs = network.up(directory, timeout=timeout)
-    pids = network.read_pids(directory)
     console = Console()
-    console.print(f"[green]{len(specs)} nodes up[/]")
+    if (directory / "testbed.yaml").exists():  # a test bed: its light nodes start too
+        import json
+
+        from finchain.chain.faults.testbed import up_testbed
+
+        up_testbed(directory, timeout=timeout)
+        specs = network.load_network(directory)[1]
+        light = json.loads((directory / "light" / "pids.json").read_text(encoding="utf-8"))
+    else:
+        specs = network.up(directory, timeout=timeout)
+        light = {}
+    pids = network.read_pids(directory)
+    console.print(f"[green]{len(specs) + len(light)} nodes up[/]")
     for s in specs:
         console.print(f"  {s.name:<12} {s.role:<9} pid {pids.get(s.name)}  {s.rpc_url}")
+    for name, pid in light.items():
+        console.print(f"  {name:<12} {'light':<9} pid {pid}  status {directory}/light/{name}.json")
 
 
 @app.command()
@@ -70,7 +111,17 @@ def down(directory: Path = typer.Argument(..., help="Network directory.")) -> No
     """Stop every node of the network."""
     from finchain.chain import network
 
-    stopped = network.down(directory)
+    if (directory / "light" / "pids.json").exists():
+        from finchain.chain.faults.testbed import down_testbed
+
+        import json
+
+        pids = dict(network.read_pids(directory))
+        pids.update(json.loads((directory / "light" / "pids.json").read_text(encoding="utf-8")))
+        stopped = sorted(n for n, pid in pids.items() if network.alive(int(pid)))
+        down_testbed(directory)
+    else:
+        stopped = network.down(directory)
     typer.echo(f"stopped {len(stopped)} nodes" + (f": {', '.join(stopped)}" if stopped else ""))
 
 
@@ -118,6 +169,19 @@ def status(
                     for c in ("node", "role", "pid", "height", "round", "peers", "mempool", "rpc")
                 )
             )
+    if (directory / "testbed.yaml").exists():
+        from finchain.chain.faults.testbed import light_status
+
+        for name, st in light_status(directory).items():
+            row = {
+                "node": name,
+                "role": "light",
+                "height": st.get("verified_height"),
+                "headers": st.get("headers"),
+                "failures": st.get("failures"),
+            }
+            rows.append(row)
+            table.add_row(name, "light", "-", str(row["height"]), "-", "-", "-", "-")
     Console().print(table)
     if json_path is not None:
         json_path.write_text(json.dumps(rows, indent=1))

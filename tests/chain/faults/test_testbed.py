@@ -65,3 +65,61 @@ def test_testbed_runs_every_node_type(consensus: str, tmp_path: Path) -> None:
         assert all(v["headers"] >= 3 for v in st.values()), st
     finally:
         down_testbed(d)
+
+
+def test_chain_init_testbed_profile_lays_out_ten_nodes(tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from finchain.chain import network
+    from finchain.cli.main import app
+
+    d = tmp_path / "bed"
+    res = CliRunner().invoke(
+        app, ["chain", "init", str(d), "--profile", "testbed", "--consensus", "pbft"]
+    )
+    assert res.exit_code == 0, res.output
+    genesis, specs = network.load_network(d)
+    assert genesis["consensus"] == "pbft"
+    assert sorted(s.role for s in specs).count("observer") == 4
+    layout = yaml.safe_load((d / "testbed.yaml").read_text())
+    assert len(layout["light"]) == 2
+    assert {x["follows"] for x in layout["light"]} <= set(layout["observers"])
+    bad = CliRunner().invoke(app, ["chain", "init", str(tmp_path / "x"), "--profile", "huge"])
+    assert bad.exit_code != 0 and "unknown profile" in bad.output
+
+
+@pytest.mark.slow
+def test_chain_up_status_down_run_the_light_nodes_too(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from finchain.chain import network
+    from finchain.cli.main import app
+
+    d = tmp_path / "bed"
+    runner = CliRunner()
+    assert runner.invoke(app, ["chain", "init", str(d), "--profile", "testbed"]).exit_code == 0
+    try:
+        res = runner.invoke(app, ["chain", "up", str(d)])
+        assert res.exit_code == 0, res.output
+        assert "10 nodes up" in res.output
+        deadline = time.monotonic() + 60
+        rows: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            out = tmp_path / "st.json"
+            assert (
+                runner.invoke(app, ["chain", "status", str(d), "--json", str(out)]).exit_code == 0
+            )
+            rows = json.loads(out.read_text())
+            light = [r for r in rows if r["role"] == "light"]
+            if len(light) == 2 and all(int(str(r["headers"])) >= 3 for r in light):
+                break
+            time.sleep(1)
+        assert {r["role"] for r in rows} == {"validator", "observer", "light"}
+        assert all(r["failures"] == 0 for r in rows if r["role"] == "light")
+    finally:
+        res = runner.invoke(app, ["chain", "down", str(d)])
+    assert "light0" in res.output and "light1" in res.output
+    assert not any(network.alive(p) for p in network.read_pids(d).values())
