@@ -107,6 +107,11 @@ def command(
     consensus: str = typer.Option("hotstuff", "--consensus"),
     rate: float = typer.Option(0.0, "--rate", help="Stress rate, tx/s (0 = 0.7 × ceiling)."),
     quick: bool = typer.Option(False, "--quick", help="About a minute."),
+    profile: str = typer.Option(
+        "default",
+        "--profile",
+        help="default (validators only) or testbed (+ 4 observers + 2 light nodes, 10 nodes).",
+    ),
     keep: Path | None = typer.Option(None, "--keep", help="Lay the network out here and keep it."),
     json_path: Path | None = typer.Option(None, "--json", help="Write figures as flat JSON."),
 ) -> None:
@@ -131,23 +136,41 @@ def command(
     accounts = [s.generate_key() for _ in range(64)]
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="finchain-bench-chain-"))
     net_dir = workdir / "net"
-    specs = network.init_network(
-        net_dir,
-        orgs=min(validators, 4),
-        validators=validators,
-        observers=0,
-        suite=suite,
-        consensus=consensus,
-        mempool=MempoolConfig(
-            capacity=100_000,
-            block_limit_window=1_000_000,
-            batch_size=500,
-            batch_interval_ms=20,
-            max_block_batches=32,
-        ),
-        consensus_options={"base_timeout_ms": 1500},
-        bench_accounts=[s.address(k.public_key()) for k in accounts],
+    if profile not in ("default", "testbed"):
+        raise typer.BadParameter(f"unknown profile {profile!r}: use default or testbed")
+    mempool = MempoolConfig(
+        capacity=100_000,
+        block_limit_window=1_000_000,
+        batch_size=500,
+        batch_interval_ms=20,
+        max_block_batches=32,
     )
+    bench_accounts = [s.address(k.public_key()) for k in accounts]
+    if profile == "testbed":
+        from finchain.chain.faults import testbed
+
+        testbed.init_testbed(
+            net_dir,
+            consensus=consensus,
+            validators=validators,
+            suite=suite,
+            mempool=mempool,
+            consensus_options={"base_timeout_ms": 1500},
+            bench_accounts=bench_accounts,
+        )
+        specs = network.load_network(net_dir)[1]
+    else:
+        specs = network.init_network(
+            net_dir,
+            orgs=min(validators, 4),
+            validators=validators,
+            observers=0,
+            suite=suite,
+            consensus=consensus,
+            mempool=mempool,
+            consensus_options={"base_timeout_ms": 1500},
+            bench_accounts=bench_accounts,
+        )
     keys_file = workdir / "bench-keys.txt"
     keys_file.write_text("\n".join(k.to_bytes().hex() for k in accounts))
     plan = {
@@ -162,8 +185,12 @@ def command(
     plan_file = workdir / "plan.json"
     plan_file.write_text(json.dumps(plan))
     result_file = workdir / "load-result.json"
+    light: dict[str, dict[str, int]] = {}
     try:
-        network.up(net_dir, timeout=90)
+        if profile == "testbed":
+            testbed.up_testbed(net_dir, timeout=90)
+        else:
+            network.up(net_dir, timeout=90)
         pids = network.read_pids(net_dir)
         load = subprocess.run(
             [
@@ -180,9 +207,12 @@ def command(
             raise typer.Exit(load.returncode)
         rss = [_peak_rss_mb(pid) for pid in pids.values()]
         res = json.loads(result_file.read_text())
+        if profile == "testbed":
+            time.sleep(3.0)  # light nodes poll every 0.2 s: let them reach the head
+            light = testbed.light_status(net_dir)
     finally:
-        if keep is None:
-            network.down(net_dir)
+        if profile == "testbed":
+            testbed.down_testbed(net_dir)
         else:
             network.down(net_dir)
     figures: dict[str, Any] = {
@@ -209,9 +239,18 @@ def command(
         "stress_rate": round(stress_rate, 1),
         "latency_p99_stress_ms": round(res["latency_p99_stress_ms"], 1),
         "receipts_ok_sampled": res.get("receipts_ok_sampled"),
+        "profile": profile,
+        "nodes": len(specs) + len(light),
     }
+    if profile == "testbed":
+        figures["light_headers_verified_min"] = min(
+            (v.get("headers", 0) for v in light.values()), default=0
+        )
+        figures["light_failures"] = sum(v.get("failures", 0) for v in light.values())
     report(
-        f"chain: {validators} validators, {suite}, {consensus}" + (" (quick)" if quick else ""),
+        f"chain: {validators} validators, {suite}, {consensus}"
+        + (" (test bed)" if profile == "testbed" else "")
+        + (" (quick)" if quick else ""),
         figures,
         json_path=json_path,
         notes={

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def init_testbed(
     suite: str = "gm",
     consensus_options: dict[str, Any] | None = None,
     mempool: MempoolConfig | None = None,
+    bench_accounts: Sequence[bytes] | None = None,
 ) -> dict[str, Any]:
     """Lay out the test bed; returns ``{"validators", "observers", "light"}`` (names)."""
     if validators + observers + light < 10 or min(validators, observers, light) < 1:
@@ -60,6 +62,7 @@ def init_testbed(
         consensus=consensus,
         mempool=mempool,
         consensus_options=consensus_options or {"base_timeout_ms": 500, "max_timeout_ms": 4000},
+        bench_accounts=bench_accounts or (),
     )
     obs = [s.name for s in specs if s.role == "observer"]
     lights = plan_light_nodes(obs, light)
