@@ -25,6 +25,7 @@ code    name                 meaning
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -71,9 +72,11 @@ class Dispatcher:
 
     def __init__(self) -> None:
         self._methods: dict[str, Handler] = {}
+        self._signatures: dict[str, inspect.Signature] = {}
 
     def register(self, name: str, handler: Handler) -> None:
         self._methods[name] = handler
+        self._signatures[name] = inspect.signature(handler)
 
     @property
     def methods(self) -> list[str]:
@@ -100,6 +103,7 @@ class Dispatcher:
             return _error(rid, RpcError(METHOD_NOT_FOUND, f"method {method!r} not found"))
         params = request.get("params", [])
         try:
+            self._check_arity(str(method), params)
             if isinstance(params, dict):
                 result = await handler(**params)
             elif isinstance(params, list):
@@ -122,6 +126,17 @@ class Dispatcher:
         if notification:
             return None
         return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    def _check_arity(self, method: str, params: Any) -> None:
+        """``RpcError(INVALID_PARAMS)``, naming ``method``, when ``params`` do not fit it."""
+        signature = self._signatures[method]
+        try:
+            if isinstance(params, dict):
+                signature.bind(**params)
+            elif isinstance(params, list):
+                signature.bind(*params)
+        except TypeError as exc:
+            raise RpcError(INVALID_PARAMS, f"{method}: {exc}") from None
 
 
 def _error(rid: Any, exc: RpcError) -> dict[str, Any]:

@@ -59,10 +59,13 @@ def to_json(value: Any) -> Any:
 
 
 def from_json(value: Any) -> Any:
-    """Inverse of :func:`to_json`."""
+    """Inverse of :func:`to_json`; ``RpcError(INVALID_PARAMS)`` for a ``$hex`` that is not hex."""
     if isinstance(value, dict):
         if set(value) == {"$hex"} and isinstance(value["$hex"], str):
-            return bytes.fromhex(value["$hex"])
+            try:
+                return bytes.fromhex(value["$hex"])
+            except ValueError:
+                raise RpcError(codes.INVALID_PARAMS, "a $hex value is not valid hex") from None
         return {k: from_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [from_json(v) for v in value]
@@ -117,6 +120,16 @@ def register_methods(d: Dispatcher, node: Node) -> None:
     """Attach every method to ``d``, bound to ``node``."""
     ledger = node.ledger
     suite = node.suite
+    hash_len = len(suite.hash(b""))
+
+    def tx_hash(value: Any) -> bytes:
+        """A transaction hash parameter: hex of exactly the suite's digest size."""
+        raw = unhex(value, "hash")
+        if len(raw) != hash_len:
+            raise RpcError(
+                codes.INVALID_PARAMS, f"hash must be {hash_len} bytes ({2 * hash_len} hex digits)"
+            )
+        return raw
 
     async def sendTransactions(txs: list[str]) -> list[dict[str, Any]]:
         if not isinstance(txs, list):
@@ -161,17 +174,22 @@ def register_methods(d: Dispatcher, node: Node) -> None:
         return str(result["hash"])
 
     async def getTransactionReceipt(hash: str) -> dict[str, Any] | None:
-        found = ledger.store.get_receipt(unhex(hash, "hash"))
+        found = ledger.store.get_receipt(tx_hash(hash))
         if found is None:
             return None
         height, index, receipt = found
         return receipt_json(receipt, height, index)
 
     async def getTransactionReceipts(hashes: list[str]) -> list[dict[str, Any] | None]:
+        if not isinstance(hashes, list):
+            raise RpcError(codes.INVALID_PARAMS, "hashes must be a list of hex strings")
+        limit = node.config.mempool.max_request_txs
+        if len(hashes) > limit:
+            raise RpcError(codes.INVALID_PARAMS, f"at most {limit} hashes per call")
         return [await getTransactionReceipt(h) for h in hashes]
 
     async def getTransaction(hash: str) -> dict[str, Any] | None:
-        found = ledger.store.get_transaction(unhex(hash, "hash"))
+        found = ledger.store.get_transaction(tx_hash(hash))
         if found is None:
             return None
         height, index, tx = found
@@ -188,8 +206,8 @@ def register_methods(d: Dispatcher, node: Node) -> None:
         }
 
     def _header(height: int) -> BlockHeader:
-        if not isinstance(height, int) or height < 0:
-            raise RpcError(codes.INVALID_PARAMS, "height must be a non-negative integer")
+        if not isinstance(height, int) or isinstance(height, bool) or not 0 <= height < 2**63:
+            raise RpcError(codes.INVALID_PARAMS, "height must be a non-negative 64-bit integer")
         header = ledger.store.get_header(height)
         if header is None:
             raise RpcError(codes.NOT_FOUND, f"no block at height {height} (head is {node.height})")
@@ -211,13 +229,13 @@ def register_methods(d: Dispatcher, node: Node) -> None:
         return out
 
     async def getTransactionProof(hash: str) -> dict[str, Any]:
-        proof = ledger.tx_proof(unhex(hash, "hash"))
+        proof = ledger.tx_proof(tx_hash(hash))
         if proof is None:
             raise RpcError(codes.NOT_FOUND, f"transaction {hash} is not committed here")
         return proof
 
     async def getReceiptProof(hash: str) -> dict[str, Any]:
-        proof = ledger.receipt_proof(unhex(hash, "hash"))
+        proof = ledger.receipt_proof(tx_hash(hash))
         if proof is None:
             raise RpcError(codes.NOT_FOUND, f"transaction {hash} is not committed here")
         return proof

@@ -31,11 +31,22 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from finchain.chain.rpc.jsonrpc import INVALID_PARAMS, PARSE_ERROR, Dispatcher, RpcError
+from finchain.chain.rpc.jsonrpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    Dispatcher,
+    RpcError,
+)
 
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
+
+#: largest HTTP request body read (bytes); a bigger one is answered 413 without reading it all
+MAX_BODY = 32 * 1024 * 1024
+#: subscriptions one WebSocket connection may hold at once
+MAX_SUBSCRIPTIONS = 64
 
 
 @dataclass(eq=False)
@@ -124,8 +135,12 @@ class RpcServer:
         port: int,
         metrics: Callable[[], bytes],
         health: Callable[[], dict[str, Any]],
+        max_body: int = MAX_BODY,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
     ) -> None:
         self.dispatcher = dispatcher
+        self.max_body = max_body
+        self.max_subscriptions = max_subscriptions
         self.hub = hub
         self.host = host
         self.port = port
@@ -173,7 +188,14 @@ class RpcServer:
                 await asyncio.wait_for(self._task, 5)
 
     async def _rpc(self, request: Request) -> Response:
-        body = await request.body()
+        body = await self._read_body(request)
+        if body is None:
+            too_big = RpcError(INVALID_REQUEST, f"request body exceeds {self.max_body} bytes")
+            return Response(
+                orjson.dumps({"jsonrpc": "2.0", "id": None, "error": too_big.to_json()}),
+                status_code=413,
+                media_type="application/json",
+            )
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -187,6 +209,20 @@ class RpcServer:
         if answer is None:
             return Response(status_code=204)
         return Response(orjson.dumps(answer), media_type="application/json")
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        """The request body, or ``None`` once it is known to exceed :attr:`max_body`."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _health_route(self, request: Request) -> Response:
         return Response(orjson.dumps(self._health()), media_type="application/json")
@@ -214,20 +250,40 @@ class RpcServer:
                     await send(get.result())
                     continue
                 get.cancel()
+                subs.pop(sub.sid, None)
                 with contextlib.suppress(Exception):
                     await ws.close(code=1013, reason="subscriber too slow; notifications lost")
                 return
 
+        def sync_pumps() -> None:
+            """One pump per live subscription of this connection (at most max_subscriptions)."""
+            running = set()
+            for task in list(pumps):
+                if task.get_name() in subs:
+                    running.add(task.get_name())
+                else:  # unsubscribed
+                    task.cancel()
+                    pumps.discard(task)
+            for sub in subs.values():
+                if sub.sid not in running:
+                    task = asyncio.ensure_future(pump(sub))
+                    task.set_name(sub.sid)
+                    pumps.add(task)
+                    task.add_done_callback(pumps.discard)
+
         try:
             while True:
-                text = await ws.receive_text()
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:  # a binary frame: accept UTF-8 JSON there too
+                    try:
+                        text = (message.get("bytes") or b"").decode()
+                    except UnicodeDecodeError:
+                        text = ""
                 answer = await self._ws_request(text, subs)
-                for sub in subs.values():
-                    if not any(t.get_name() == sub.sid for t in pumps):
-                        task = asyncio.ensure_future(pump(sub))
-                        task.set_name(sub.sid)
-                        pumps.add(task)
-                        task.add_done_callback(pumps.discard)
+                sync_pumps()
                 await send(orjson.dumps(answer))
         except (WebSocketDisconnect, RuntimeError):
             pass
@@ -252,17 +308,27 @@ class RpcServer:
         try:
             if method == "subscribe":
                 topic, options = _topic_params(params)
+                if len(subs) >= self.max_subscriptions:
+                    raise RpcError(
+                        INVALID_REQUEST,
+                        f"at most {self.max_subscriptions} subscriptions per connection",
+                    )
                 sub = self.hub.subscribe(topic, options)
                 subs[sub.sid] = sub
                 return {"jsonrpc": "2.0", "id": rid, "result": sub.sid}
             if method == "unsubscribe":
-                sid = params[0] if isinstance(params, list) and params else params.get("id")
-                ok = self.hub.unsubscribe(str(sid))
-                subs.pop(str(sid), None)
+                if isinstance(params, list) and params:
+                    sid = params[0]
+                elif isinstance(params, dict) and "id" in params:
+                    sid = params["id"]
+                else:
+                    raise RpcError(INVALID_PARAMS, "unsubscribe takes [subscription id]")
+                # only this connection's own subscriptions: ids are guessable
+                ok = subs.pop(str(sid), None) is not None and self.hub.unsubscribe(str(sid))
                 return {"jsonrpc": "2.0", "id": rid, "result": ok}
         except RpcError as exc:
             return {"jsonrpc": "2.0", "id": rid, "error": exc.to_json()}
-        except (AttributeError, IndexError, TypeError) as exc:
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
             return {
                 "jsonrpc": "2.0",
                 "id": rid,
@@ -274,8 +340,13 @@ class RpcServer:
 
 def _topic_params(params: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(params, dict):
-        return str(params.get("topic")), dict(params.get("filter") or {})
-    if isinstance(params, list) and params:
-        options = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
-        return str(params[0]), options
-    raise RpcError(INVALID_PARAMS, "subscribe takes [topic, filter]")
+        topic, options = params.get("topic"), params.get("filter")
+    elif isinstance(params, list) and params:
+        topic, options = params[0], params[1] if len(params) > 1 else None
+    else:
+        raise RpcError(INVALID_PARAMS, "subscribe takes [topic, filter]")
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise RpcError(INVALID_PARAMS, "a subscription filter must be an object")
+    return str(topic), options
