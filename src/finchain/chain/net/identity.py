@@ -31,6 +31,9 @@ def decode_bundle(data: bytes) -> tuple[MemberCertificate, list[MemberCertificat
         items = msgpack.unpackb(data, raw=False)
         if not isinstance(items, list) or not items or len(items) > 5:
             raise ValueError("bad bundle")
+        if not all(isinstance(b, bytes) for b in items):
+            # bytes(n) of an integer item would allocate n bytes: refuse before that
+            raise ValueError("bundle items must be certificate bytes")
         certs = [MemberCertificate.from_bytes(bytes(b)) for b in items]
     except (ValueError, TypeError, CryptoError, msgpack.ExtraData) as exc:
         raise HandshakeError(f"malformed certificate bundle ({exc})") from None

@@ -237,8 +237,9 @@ class PeerNetwork:
                 identity = await self._handshake(reader, writer, name)
                 if identity.name != name:
                     raise HandshakeError(f"certificate names {identity.name!r}", peer=name)
-            except HandshakeError as exc:
-                log.warning("dial refused", extra={"peer": name, "reason": exc.reason})
+            except Exception as exc:  # HandshakeError, or anything a bad answer provokes
+                reason = exc.reason if isinstance(exc, HandshakeError) else repr(exc)
+                log.warning("dial refused", extra={"peer": name, "reason": reason})
                 writer.close()
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.backoff_max_s)
