@@ -10,21 +10,32 @@ OpenAPI docs at ``/docs``.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from finchain.chain.codec import CodecError
+from finchain.chain.errors import ChainError
+from finchain.chain.rpc.jsonrpc import CALL_FAILED, INVALID_PARAMS, RpcError
 from finchain.scf.client import Identity, Refused, ScfChain
 from finchain.scf.errors import ScfError
 from finchain.scf.privacy import may_read
+
+#: largest amount (minor units) the API takes: the chain's integers are 64-bit, and sums of
+#: amounts must stay inside them too
+MAX_AMOUNT = 2**53
+#: an amount: a positive integer of minor units, at most :data:`MAX_AMOUNT`
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="minor units (fen/cents)")]
+#: a time or score that must fit the chain's signed 64-bit integers
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class OrderIn(BaseModel):
     order_id: str = Field(min_length=1, max_length=128)
     supplier: str = Field(description="supplier address (40 hex)")
-    amount: int = Field(gt=0, description="minor units (fen/cents)")
+    amount: Amount
     goods: str = ""
 
 
@@ -35,39 +46,39 @@ class DeliveryIn(BaseModel):
 
 class InvoiceIn(BaseModel):
     invoice_id: str
-    amount: int = Field(gt=0)
+    amount: Amount
     doc_hash: str = ""
 
 
 class IssueIn(BaseModel):
     voucher_id: str
     holder: str
-    amount: int = Field(gt=0)
-    maturity: int = Field(description="epoch milliseconds")
+    amount: Amount
+    maturity: Int64 = Field(description="epoch milliseconds")
     credit_line: str
     order_id: str
     recourse: bool = False
 
 
 class SplitIn(BaseModel):
-    amounts: list[int] = Field(min_length=1, max_length=100)
+    amounts: list[Amount] = Field(min_length=1, max_length=100)
 
 
 class TransferIn(BaseModel):
     to: str
-    amount: int = Field(gt=0)
+    amount: Amount
 
 
 class FinancingIn(BaseModel):
     funder: str
-    amount: int = Field(gt=0)
+    amount: Amount
     discount_bps: int = Field(ge=0, le=10_000)
     application: str = ""
 
 
 class ApproveIn(BaseModel):
     registration_no: str
-    score: int = -1
+    score: Int64 = -1
 
 
 class RejectIn(BaseModel):
@@ -109,6 +120,16 @@ def create_app(scf: ScfChain, *, tokens: dict[str, str] | None = None) -> FastAP
     @app.exception_handler(ScfError)
     async def _scf_error(_: Any, exc: ScfError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(ChainError)
+    async def _chain_error(_: Any, exc: ChainError) -> JSONResponse:
+        # a value the chain cannot encode, or a view the contract refused: the caller's input
+        if isinstance(exc, CodecError) or (
+            isinstance(exc, RpcError) and exc.code in (CALL_FAILED, INVALID_PARAMS)
+        ):
+            message = exc.message if isinstance(exc, RpcError) else str(exc)
+            return JSONResponse({"detail": message}, status_code=400)
+        return JSONResponse({"detail": f"chain unavailable: {exc}"}, status_code=502)
 
     @app.get("/v1/me")
     async def me(who: Identity = Depends(party)) -> dict[str, Any]:
