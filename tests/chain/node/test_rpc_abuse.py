@@ -219,3 +219,32 @@ def test_cannot_unsubscribe_another_connections_subscription() -> None:
         note = victim.receive_json()
         assert note["method"] == "subscription"
         assert note["params"] == {"subscription": sid, "result": {"height": 42}}
+
+
+def test_batches_capped_and_interleaved_with_other_work() -> None:
+    d = Dispatcher(max_batch=5)
+    seen: list[bool] = []
+    ran: list[bool] = []
+
+    async def probe() -> int:  # never yields, like most handlers
+        seen.append(bool(ran))
+        return len(seen)
+
+    d.register("probe", probe)
+
+    async def go() -> Any:
+        async def other_work() -> None:  # stands for consensus timers on the node's loop
+            ran.append(True)
+
+        task = asyncio.ensure_future(other_work())
+        answer = await d.handle([_req(i, "probe") for i in range(5)])
+        await task
+        return answer
+
+    answer = asyncio.run(go())
+    assert [a["result"] for a in answer] == [1, 2, 3, 4, 5]
+    assert seen[-1] is True  # the other task ran while the batch was being answered
+    too_big = asyncio.run(d.handle([_req(i, "probe") for i in range(6)]))
+    assert too_big["error"]["code"] == INVALID_REQUEST
+    assert "exceeds 5" in too_big["error"]["message"]
+    assert len(seen) == 5  # nothing of the refused batch ran

@@ -25,6 +25,7 @@ code    name                 meaning
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -67,10 +68,15 @@ class RpcError(ChainError):
 Handler = Callable[..., Awaitable[Any]]
 
 
+#: most requests one batch may hold (each answer may be large; the batch runs on the node's loop)
+MAX_BATCH = 1000
+
+
 class Dispatcher:
     """Maps method names to async handlers called with the request's params."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_batch: int = MAX_BATCH) -> None:
+        self.max_batch = max_batch
         self._methods: dict[str, Handler] = {}
         self._signatures: dict[str, inspect.Signature] = {}
 
@@ -87,8 +93,20 @@ class Dispatcher:
         if isinstance(request, list):
             if not request:
                 return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
-            answers = [await self._one(r) for r in request]
-            answers = [a for a in answers if a is not None]
+            if len(request) > self.max_batch:
+                return _error(
+                    None,
+                    RpcError(
+                        INVALID_REQUEST,
+                        f"batch of {len(request)} requests exceeds {self.max_batch}",
+                    ),
+                )
+            answers = []
+            for r in request:
+                answer = await self._one(r)
+                if answer is not None:
+                    answers.append(answer)
+                await asyncio.sleep(0)  # handlers may not yield: let consensus run between them
             return answers or None
         return await self._one(request)
 
