@@ -98,9 +98,9 @@ def test_param_shape_errors_name_the_method() -> None:
     assert err["code"] == INVALID_PARAMS and "'h'" in err["message"]
     assert _ask(d, "getTransactionReceipts", [5])["error"]["code"] == INVALID_PARAMS
     assert _ask(d, "getTransactionReceipts", ["0x12"])["error"]["code"] == INVALID_PARAMS
-    too_many = ["0x" + "ab" * 32] * 4
-    err = _ask(d, "getTransactionReceipts", [too_many])["error"]
-    assert err["code"] == INVALID_PARAMS and "at most 3" in err["message"]
+    # many hashes are fine (a block may hold more than a sendTransactions call)
+    many = ["0x" + "ab" * 32] * 2500
+    assert _ask(d, "getTransactionReceipts", [many])["result"] == [None] * 2500
     err = _ask(d, "call", ["c", "m", {"x": {"$hex": "zz"}}])["error"]
     assert err["code"] == INVALID_PARAMS and "$hex" in err["message"]
     assert _ask(d, "call", ["c", "m", {"x": {"$hex": "0a"}}])["result"] == {
