@@ -122,8 +122,14 @@ def _server(**kw: Any) -> RpcServer:
         hub.publish({"height": height}, [], [])
         return height
 
+    async def burst(n: int) -> int:  # n notifications without yielding in between
+        for i in range(n):
+            hub.publish({"height": i}, [], [])
+        return n
+
     d.register("echo", echo)
     d.register("publish", publish)
+    d.register("burst", burst)
     return RpcServer(
         dispatcher=d,
         hub=hub,
@@ -248,3 +254,24 @@ def test_batches_capped_and_interleaved_with_other_work() -> None:
     assert too_big["error"]["code"] == INVALID_REQUEST
     assert "exceeds 5" in too_big["error"]["message"]
     assert len(seen) == 5  # nothing of the refused batch ran
+
+
+def test_subscriber_that_falls_behind_is_closed_1013() -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    server = _server()
+    server.hub.queue_limit = 2
+    with TestClient(server.app) as http, http.websocket_connect("/ws") as ws:
+        ws.send_json(_req(1, "subscribe", ["newBlocks"]))
+        sid = ws.receive_json()["result"]
+        # five notifications at once into a queue of two: the third overflows
+        ws.send_json(_req(2, "burst", [5]))
+        got = []
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(10):
+                got.append(ws.receive_json())
+        assert closed.value.code == 1013
+        notes = [g for g in got if g.get("method") == "subscription"]
+        assert [n["params"]["result"]["height"] for n in notes] == [0, 1]
+        assert all(n["params"]["subscription"] == sid for n in notes)
+    assert server.hub.subscribers == 0
