@@ -23,7 +23,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]
     d = tmp_path_factory.mktemp("scfchain") / "net"
     specs = network.init_network(
         d,
-        orgs=1,
+        orgs=2,  # governance needs both organisations' admins to install SCF
         validators=4,
         observers=1,
         suite="gm",
@@ -40,12 +40,13 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]
 def test_scms_replay_end_to_end(chain: tuple[Path, str], tmp_path: Path) -> None:
     directory, url = chain
     suite = get_suite("gm")
-    admin = suite.load_private_key((directory / "users" / "admin.key").read_bytes())
+    admins = [
+        suite.load_private_key((directory / "users" / name).read_bytes())
+        for name in ("admin.key", "org2-admin.key")
+    ]
     deliveries = load_deliveries(limit=24)
     stats = asyncio.run(
-        run_replay(
-            url, deliveries, suite="gm", admins=[admin], store_dir=tmp_path / "iot", chunk=12
-        )
+        run_replay(url, deliveries, suite="gm", admins=admins, store_dir=tmp_path / "iot", chunk=12)
     )
     assert stats.orders == 24
     # the only refusals are vouchers on orders that a proven cold-chain excursion flagged
@@ -75,7 +76,7 @@ def test_scms_replay_end_to_end(chain: tuple[Path, str], tmp_path: Path) -> None
             assert financed == stats.financed
         # resuming skips what is on chain already
         again = await run_replay(
-            url, deliveries, suite="gm", admins=[admin], store_dir=tmp_path / "iot2", chunk=12
+            url, deliveries, suite="gm", admins=admins, store_dir=tmp_path / "iot2", chunk=12
         )
         assert again.skipped == 24 and again.orders == 0
 
@@ -90,10 +91,12 @@ def test_rest_api_acts_with_member_keys(chain: tuple[Path, str], tmp_path: Path)
 
     directory, url = chain
     suite = get_suite("gm")
-    admin = suite.load_private_key((directory / "users" / "admin.key").read_bytes())
+    admins = [
+        suite.load_private_key(p.read_bytes()) for p in sorted((directory / "users").glob("*.key"))
+    ]
     deliveries = load_deliveries(limit=30)[24:30]
     asyncio.run(
-        run_replay(url, deliveries, suite="gm", admins=[admin], store_dir=tmp_path / "iot", chunk=6)
+        run_replay(url, deliveries, suite="gm", admins=admins, store_dir=tmp_path / "iot", chunk=6)
     )
     ring = keyring_for("gm", participants(deliveries))
     d = deliveries[0]

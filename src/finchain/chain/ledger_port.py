@@ -329,10 +329,12 @@ def write_genesis(
     admin: bytes,
     allocations: Sequence[tuple[bytes, int]] = (),
     consensus_config: Mapping[str, Any] | None = None,
+    org_admins: Sequence[bytes] = (),
 ) -> None:
     """Write a genesis: validators ``(name, org, public key, host, port)`` in replica order,
-    observers, one member per organisation (the first also holding the ``admin`` key), the
-    transfer contract installed and open to everyone, and initial ``allocations``."""
+    observers, one member per organisation (the first holding the ``admin`` key, the others
+    ``org_admins`` in order, where given), the transfer contract installed and open to
+    everyone, and initial ``allocations``."""
     from finchain.chain.genesis import Genesis, MemberSpec, ObserverSpec, ValidatorSpec
 
     genesis = Genesis(
@@ -349,7 +351,13 @@ def write_genesis(
             for n, o, k, h, p in observers
         ),
         members=tuple(
-            MemberSpec(org=org, name=org, admins=(admin,) if i == 0 else ())
+            MemberSpec(
+                org=org,
+                name=org,
+                admins=(admin,)
+                if i == 0
+                else ((org_admins[i - 1],) if i - 1 < len(org_admins) else ()),
+            )
             for i, org in enumerate(orgs)
         ),
         balances=tuple(sorted({a: v for a, v in allocations}.items())),

@@ -12,7 +12,8 @@
     DIR/nodes/<name>/node.key   its SM2 (or P-256) key, PKCS#8 PEM, mode 0600
     DIR/nodes/<name>/node.cert  its member certificate followed by its organisation CA's
     DIR/nodes/<name>/data/      its LMDB ledger and logs
-    DIR/users/admin.key         a funded client key (for ``finchain tx send`` and tests)
+    DIR/users/admin.key         a funded client key, org1's admin (``finchain tx send``, tests)
+    DIR/users/orgN-admin.key    the admin key of each other organisation (governance votes)
 
 ``up`` starts each node as its own OS process (``python -m finchain.chain node.yaml``), records
 pids in ``DIR/pids.json`` and waits until every node answers ``/health``.
@@ -75,9 +76,18 @@ def plan_nodes(
     *, orgs: int, validators: int, observers: int, host: str, base_port: int
 ) -> list[NodeSpec]:
     """Names, organisations and ports: validators spread round-robin over organisations."""
-    if orgs < 1 or validators < 1 or observers < 0:
-        raise NetworkError("need at least one organisation and one validator")
+    if orgs < 1:
+        raise NetworkError(f"need at least one organisation (--orgs {orgs})")
+    if validators < 1:
+        raise NetworkError(f"need at least one validator (--validators {validators})")
+    if observers < 0:
+        raise NetworkError(f"the number of observers cannot be negative (--observers {observers})")
     total = validators + observers
+    if base_port and not 1 <= base_port <= 65536 - 2 * total:
+        raise NetworkError(
+            f"--base-port {base_port}: {2 * total} ports from it must lie in 1..65535"
+            f" (at most {65536 - 2 * total})"
+        )
     if base_port:
         ports = [base_port + i for i in range(2 * total)]
     else:
@@ -89,6 +99,36 @@ def plan_nodes(
         number = i if role == "validator" else i - validators
         name = f"{org}-{'v' if role == 'validator' else 'o'}{number}"
         out.append(NodeSpec(name, org, role, host, ports[i], ports[total + i]))
+    return out
+
+
+def check_consensus(name: str) -> None:
+    """:class:`NetworkError` naming the valid algorithms unless ``name`` is one."""
+    from finchain.chain.consensus import ALGORITHMS
+
+    if name not in ALGORITHMS:
+        raise NetworkError(f"unknown consensus {name!r}; choose one of {', '.join(ALGORITHMS)}")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` fails right now (someone listens or holds it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # as the node's servers do: a port in TIME_WAIT is free to them, so it is free here
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def busy_ports(specs: Sequence[NodeSpec]) -> list[str]:
+    """``"port N (node kind)"`` for every p2p/RPC port of ``specs`` that cannot be bound now."""
+    out = []
+    for spec in specs:
+        for kind, port in (("p2p", spec.p2p_port), ("rpc", spec.rpc_port)):
+            if port_in_use(spec.host, port):
+                out.append(f"port {port} ({spec.name} {kind})")
     return out
 
 
@@ -117,6 +157,7 @@ def init_network(
     directory = Path(directory)
     if (directory / "network.yaml").exists():
         raise NetworkError(f"{directory} already holds a network; choose an empty directory")
+    check_consensus(consensus)
     s = get_suite(suite)
     specs = plan_nodes(
         orgs=orgs, validators=validators, observers=observers, host=host, base_port=base_port
@@ -154,6 +195,13 @@ def init_network(
     users.mkdir(exist_ok=True)
     admin = s.generate_key()
     _write_private(users / "admin.key", admin.to_pem())
+    # every other organisation gets its own admin key, so governance (one vote per
+    # organisation, 2/3 by default) can pass on a multi-organisation network
+    org_admins = []
+    for i in range(2, orgs + 1):
+        key = s.generate_key()
+        _write_private(users / f"org{i}-admin.key", key.to_pem())
+        org_admins.append(key.public_key().to_bytes())
     ledger_port.write_genesis(
         directory / "genesis.json",
         chain_id=chain_id,
@@ -176,6 +224,7 @@ def init_network(
             *[(a, bench_balance) for a in bench_accounts],
         ],
         consensus_config=consensus_options,
+        org_admins=org_admins,
     )
     for spec in specs:
         node_dir = directory / "nodes" / spec.name
@@ -298,7 +347,11 @@ def start_node(directory: Path, name: str, *, env: dict[str, str] | None = None)
 
 
 def wait_healthy(
-    specs: list[NodeSpec], *, timeout: float = 60.0, pids: dict[str, int] | None = None
+    specs: list[NodeSpec],
+    *,
+    timeout: float = 60.0,
+    pids: dict[str, int] | None = None,
+    directory: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Poll each node's ``/health`` until all answer; :class:`NetworkError` on timeout/crash."""
     import httpx
@@ -312,7 +365,8 @@ def wait_healthy(
                     continue
                 if pids and spec.name in pids and not alive(pids[spec.name]):
                     raise NetworkError(
-                        f"node {spec.name} exited during start-up; see its data/stdout.log"
+                        f"node {spec.name} exited during start-up{_last_line(directory, spec.name)};"
+                        " see its data/stdout.log"
                     )
                 try:
                     r = client.get(spec.rpc_url + "/health")
@@ -328,19 +382,71 @@ def wait_healthy(
     return healthy
 
 
+def _last_line(directory: Path | None, name: str) -> str:
+    """``": <last line of the node's log>"`` (its reason for exiting), or ``""``."""
+    if directory is None:
+        return ""
+    try:
+        with open(node_config_path(directory, name).parent / "data" / "stdout.log", "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines()]
+    except OSError:
+        return ""
+    # the node's own one-line reason, else a traceback's last line (its exception)
+    last = next((ln for ln in reversed(lines) if ln.startswith("error: ")), "")
+    last = last or next((ln for ln in reversed(lines) if ln), "")
+    return f" ({last.removeprefix('error: ')[:300]})" if last else ""
+
+
 def up(
     directory: Path, *, timeout: float = 60.0, env: dict[str, str] | None = None
 ) -> list[NodeSpec]:
     """Start every node not already running and wait until all are healthy."""
     _, specs = load_network(directory)
     pids = read_pids(directory)
-    for spec in specs:
-        pid = pids.get(spec.name)
-        if pid is not None and alive(pid):
-            continue
-        pids[spec.name] = start_node(directory, spec.name, env=env)
-    wait_healthy(specs, timeout=timeout, pids=pids)
+    to_start = [s for s in specs if pids.get(s.name) is None or not alive(pids[s.name])]
+    busy = busy_ports(to_start)
+    if busy:
+        raise NetworkError(
+            f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use; stop what holds"
+            f" {'it' if len(busy) == 1 else 'them'} (or lay out a network on other ports)"
+        )
+    started: list[str] = []
+    try:
+        for spec in to_start:
+            pids[spec.name] = start_node(directory, spec.name, env=env)
+            started.append(spec.name)
+        wait_healthy(specs, timeout=timeout, pids=pids, directory=directory)
+    except BaseException:
+        for name in started:  # leave nothing of a failed start-up running
+            with contextlib.suppress(Exception):
+                stop_node(directory, name, kill=True, timeout=2.0)
+        raise
     return specs
+
+
+def run_node_checked(config_path: Path) -> None:
+    """Run one node in the foreground; a busy port is one :class:`NetworkError`, not a traceback."""
+    import errno
+
+    from finchain.chain.config import load_config
+    from finchain.chain.node import run_node
+
+    config = load_config(Path(config_path))
+    busy = [
+        f"port {port} ({config.name} {kind})"
+        for kind, port in (("p2p", config.p2p_port), ("rpc", config.rpc_port))
+        if port and port_in_use(config.host, port)
+    ]
+    if busy:
+        raise NetworkError(f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use")
+    try:
+        run_node(str(config_path))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise NetworkError(f"node {config.name}: {exc.strerror or exc}") from None
 
 
 def stop_node(directory: Path, name: str, *, kill: bool = False, timeout: float = 10.0) -> bool:

@@ -184,5 +184,14 @@ class ScfChain:
                     status = await self.act(voter, "governance", "vote", proposal=pid, approve=True)
                     proposal["status"] = status
                 if proposal["status"] != "executed":
-                    raise ScfError(f"governance did not approve {action} {cls.name}: {proposal}")
+                    votes = proposal.get("votes") or {}
+                    yes = sorted(org for org, v in votes.items() if v)
+                    members = await self.view("members", "list_members")
+                    num, den = await self.view("governance", "threshold")
+                    raise ScfError(
+                        f"governance did not approve {action} for {cls.name}: "
+                        f"{len(yes)} of {len(members)} organisations voted yes "
+                        f"({', '.join(yes) or 'none'}), {num}/{den} needed; "
+                        "vote with every organisation's admin key (users/*admin*.key)"
+                    )
         return [c.name for c in todo]
