@@ -34,7 +34,8 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "finchain.bench.cli",
 }
 
-err_console = Console(stderr=True)
+#: one error = one line, even when stderr is a pipe or a file (rich would wrap at 80 columns)
+err_console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="finchain",
