@@ -36,10 +36,11 @@ def init(
     """Keys, consortium CA, certificates, genesis and per-node configs into DIRECTORY."""
     from rich.console import Console
 
-    from finchain.chain.network import init_network
+    from finchain.chain.network import check_consensus, init_network
 
     if profile not in ("default", "testbed"):
         raise typer.BadParameter(f"unknown profile {profile!r}: use default or testbed")
+    check_consensus(consensus)  # before any key or directory is made
     if profile == "testbed":
         from finchain.chain.faults.testbed import init_testbed
 
@@ -112,9 +113,9 @@ def down(directory: Path = typer.Argument(..., help="Network directory.")) -> No
     from finchain.chain import network
 
     if (directory / "light" / "pids.json").exists():
-        from finchain.chain.faults.testbed import down_testbed
-
         import json
+
+        from finchain.chain.faults.testbed import down_testbed
 
         pids = dict(network.read_pids(directory))
         pids.update(json.loads((directory / "light" / "pids.json").read_text(encoding="utf-8")))
@@ -138,7 +139,9 @@ def status(
     from rich.table import Table
 
     from finchain.chain import network
+    from finchain.cli.paths import ensure_writable
 
+    ensure_writable(json_path)
     _, specs = network.load_network(directory)
     pids = network.read_pids(directory)
     table = Table(title=f"network {directory}")
@@ -190,6 +193,6 @@ def status(
 @app.command()
 def node(config: Path = typer.Argument(..., help="A node.yaml written by `chain init`.")) -> None:
     """Run one node in the foreground (what `chain up` starts per node)."""
-    from finchain.chain.node import run_node
+    from finchain.chain.network import run_node_checked
 
-    run_node(str(config))
+    run_node_checked(config)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from finchain.chain.cli_tx import NETWORK_OPT, URL_OPT, node_url
 from finchain.errors import UserInputError
 
 app = typer.Typer(help="Inspect committed blocks.", no_args_is_help=True)
@@ -15,7 +16,8 @@ app = typer.Typer(help="Inspect committed blocks.", no_args_is_help=True)
 @app.command()
 def show(
     height: int = typer.Argument(..., help="Block height."),
-    url: str = typer.Option("http://127.0.0.1:28000", "--url", help="A node's RPC URL."),
+    url: str | None = URL_OPT,
+    network: Path | None = NETWORK_OPT,
     full: bool = typer.Option(False, "--full", help="Include transactions and receipts."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the block as JSON."),
 ) -> None:
@@ -27,6 +29,10 @@ def show(
 
     from finchain.chain.rpc.jsonrpc import RpcError
     from finchain.chain.sdk import Client
+    from finchain.cli.paths import ensure_writable
+
+    ensure_writable(json_path)
+    url = node_url(url, network)
 
     async def go() -> dict[str, object]:
         async with Client(url) as c:

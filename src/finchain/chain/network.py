@@ -364,9 +364,9 @@ def wait_healthy(
                 if spec.name in healthy:
                     continue
                 if pids and spec.name in pids and not alive(pids[spec.name]):
+                    why = _last_line(directory, spec.name)
                     raise NetworkError(
-                        f"node {spec.name} exited during start-up{_last_line(directory, spec.name)};"
-                        " see its data/stdout.log"
+                        f"node {spec.name} exited during start-up{why}; see its data/stdout.log"
                     )
                 try:
                     r = client.get(spec.rpc_url + "/health")
