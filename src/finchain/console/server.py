@@ -37,6 +37,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from finchain.apidocs import local_docs
 from finchain.demo.state import DemoState
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -61,7 +62,10 @@ def _address_of(sender: str, suite_name: str | None) -> str:
 
 def create_app(state: DemoState) -> FastAPI:
     """The console app bound to a running demo's ``state``."""
-    app = FastAPI(title="finchain console", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="finchain console", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
+    )
+    local_docs(app, "/api/docs")
     app.state.demo = state
     st = state
 

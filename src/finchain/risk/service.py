@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from finchain.apidocs import local_docs
 from finchain.risk.errors import ScoringInputError
 from finchain.risk.indicators import IndicatorSource
 from finchain.risk.scorer import Scorer
@@ -94,7 +95,14 @@ def create_app(
             if stop is not None:
                 stop.set()
 
-    app = FastAPI(title="finchain risk scoring", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="finchain risk scoring",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    local_docs(app)
     app.state.scorer = sc
     metrics = CollectorRegistry()
     requests_total = Counter(

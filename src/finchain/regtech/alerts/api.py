@@ -13,12 +13,14 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
 
+from finchain.apidocs import local_docs
 from finchain.regtech.alerts.store import AlertStore
 
 
 def create_app(store: AlertStore) -> FastAPI:
     """A FastAPI app serving ``store``."""
-    app = FastAPI(title="finchain supervision alerts", version="1")
+    app = FastAPI(title="finchain supervision alerts", version="1", docs_url=None, redoc_url=None)
+    local_docs(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
