@@ -112,3 +112,27 @@ def test_quick_demo_resumes(first_run: tuple[Path, dict[str, Any]]) -> None:
     assert again["vouchers_issued"] == s["vouchers_issued"]
     assert again["decisions_total"] == s["decisions_total"]
     assert again["blocks"] >= s["blocks"] and again["alerts"] == s["alerts"]
+
+
+def test_a_busy_console_port_is_one_line_and_leaves_running_nodes_alone(tmp_path: Path) -> None:
+    """The console starts first: a taken port ends the run at once with one clear line, and a
+    network that was already running in the demo's directory is not stopped by it."""
+    root = tmp_path / "demo"
+    net_dir = root / "net"
+    network.init_network(net_dir, orgs=1, validators=4, observers=0, suite="gm")
+    network.up(net_dir, timeout=90)
+    try:
+        with socket.socket() as held:
+            held.bind(("127.0.0.1", 0))
+            held.listen()
+            port = held.getsockname()[1]
+            cmd = [sys.executable, "-m", "finchain.cli.main", "demo", "run", "--quick", "--once"]
+            cmd += ["--dir", str(root), "--port", str(port)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0
+        assert f"console port 127.0.0.1:{port} is not available" in proc.stderr + proc.stdout
+        assert "Traceback" not in proc.stderr + proc.stdout
+        pids = network.read_pids(net_dir)
+        assert pids and all(network.alive(p) for p in pids.values())
+    finally:
+        network.down(net_dir)

@@ -40,6 +40,19 @@ class LiveSide:
         self._thread = threading.Thread(target=self._main, name="finchain-console", daemon=True)
 
     def start(self, timeout: float = 60.0) -> None:
+        import socket
+
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:  # say "in use" in one line, before uvicorn logs its own failure at length
+            probe.bind((self.host, self.port))
+        except OSError as exc:
+            raise ConsoleError(
+                f"console port {self.host}:{self.port} is not available ({exc.strerror}); "
+                "pick another with --port"
+            ) from None
+        finally:
+            probe.close()
         self._thread.start()
         if not self._ready.wait(timeout):
             raise ConsoleError("console did not start in time")
@@ -75,7 +88,8 @@ class LiveSide:
         if self.loop is not None and self._stop is not None:
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
+        if self._thread.is_alive():  # never started when the port was taken
+            self._thread.join(15)
 
     # -- the thread ----------------------------------------------------------------------------
     def _main(self) -> None:

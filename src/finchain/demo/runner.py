@@ -98,6 +98,7 @@ class Demo:
         self.stop = asyncio.Event()
         self.net_dir = options.root / "net"
         self._live: Any = None
+        self._nodes_started = False
 
     # -- the steps -------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -229,6 +230,7 @@ class Demo:
     async def _up(self) -> str:
         from finchain.chain import network
 
+        self._nodes_started = True  # from here on, the demo stops the nodes when it ends
         specs = await asyncio.to_thread(network.up, self.net_dir, timeout=180)
         summary, _ = network.load_network(self.net_dir)
         st = self.state
@@ -241,6 +243,8 @@ class Demo:
     def _down(self) -> None:
         from finchain.chain import network
 
+        if not self._nodes_started:  # failed before starting any: leave others' nodes alone
+            return
         with contextlib.suppress(Exception):
             network.down(self.net_dir)
 
