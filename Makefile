@@ -35,7 +35,7 @@ format: bootstrap
 
 ## make test: lint, types and the fast test suite (CI runs this)
 test: lint typecheck
-	@bash scripts/services.sh nats mosquitto redis
+	@bash scripts/services.sh nats mosquitto redis chromium
 	$(UV) run pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## make test-all: every suite, the slow ones included
