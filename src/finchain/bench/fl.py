@@ -12,8 +12,10 @@ is the training call alone on both sides (data loading, PSI and prediction exclu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -62,26 +64,28 @@ def run(ctx):
         fit_s = time.perf_counter() - t0
         pred = m.predict(ctx, test)
     else:
-        from fate.ml.glm.hetero.coordinated_lr import (CoordinatedLRArbiter, CoordinatedLRGuest,
-                                                       CoordinatedLRHost)
+        from fate.ml.glm.hetero.coordinated_lr import (CoordinatedLRModuleArbiter,
+                                                       CoordinatedLRModuleGuest,
+                                                       CoordinatedLRModuleHost)
         opt = {"method": "rmsprop", "penalty": "l2", "alpha": 0.01,
                "optimizer_params": {"lr": p["learning_rate"]}}
         sched = {"method": "constant", "scheduler_params": {"factor": 1.0}}
         init = {"method": "random_uniform", "fit_intercept": True}
         if role == "guest":
-            m = CoordinatedLRGuest(epochs=p["epochs"], batch_size=p["batch_size"],
-                                   optimizer_param=opt, learning_rate_param=sched,
-                                   init_param=init, threshold=0.5)
+            m = CoordinatedLRModuleGuest(epochs=p["epochs"], batch_size=p["batch_size"],
+                                         optimizer_param=opt, learning_rate_param=sched,
+                                         init_param=init, threshold=0.5)
             m.fit(ctx, train)
         elif role == "host":
-            m = CoordinatedLRHost(epochs=p["epochs"], batch_size=p["batch_size"],
-                                  optimizer_param=opt, learning_rate_param=sched, init_param=init)
+            m = CoordinatedLRModuleHost(epochs=p["epochs"], batch_size=p["batch_size"],
+                                        optimizer_param=opt, learning_rate_param=sched,
+                                        init_param=init)
             m.fit(ctx, train)
         else:
             ctx.cipher.set_phe(ctx.device, {"kind": "paillier", "key_length": cfg["key_length"]})
-            m = CoordinatedLRArbiter(epochs=p["epochs"], early_stop="diff", tol=1e-4,
-                                     batch_size=p["batch_size"], optimizer_param=opt,
-                                     learning_rate_param=sched)
+            m = CoordinatedLRModuleArbiter(epochs=p["epochs"], early_stop="diff", tol=1e-4,
+                                           batch_size=p["batch_size"], optimizer_param=opt,
+                                           learning_rate_param=sched)
             m.fit(ctx)
         fit_s = time.perf_counter() - t0
         pred = m.predict(ctx, test) if role != "arbiter" else None
@@ -179,20 +183,31 @@ def _run_fate(
         "--parties",
         *parties,
         "--log_level",
-        "ERROR",
+        "INFO",
         "--data_dir",
         str(tmp / "fate_data"),
     ]
+    # FATE's own log goes to a file (``tail -f`` it to follow a long fit); its tail is shown on
+    # failure. The launcher runs each party, and each party's worker pool, as child processes:
+    # a new session lets a timeout stop the whole tree, not just the launcher.
+    log = tmp / f"fate_{algo}.log"
+    typer.echo(f"FATE {algo}: running, log in {log}", err=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if proc.returncode != 0 or not out.exists():
-        typer.echo(
-            f"FATE {algo} failed (exit {proc.returncode}): {proc.stdout[-600:]}"
-            f"{proc.stderr[-600:]}",
-            err=True,
+    with log.open("w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=tmp, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
         )
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = -signal.SIGKILL
+        finally:  # also on Ctrl-C: never leave FATE's parties or worker pools running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if rc != 0 or not out.exists():
+        tail = log.read_text(encoding="utf-8", errors="replace")[-1200:]
+        typer.echo(f"FATE {algo} failed (exit {rc}, limit {timeout:.0f} s):\n{tail}", err=True)
         return None
     res: dict[str, Any] = json.loads(out.read_text())
     res["wall_s"] = time.perf_counter() - t0
@@ -209,6 +224,7 @@ def command(
 
     figures: dict[str, Any] = {}
     notes: dict[str, Any] = {"machine": stamp()}
+    load_start = "/".join(f"{x:.2f}" for x in os.getloadavg())
 
     def save() -> None:  # partial figures survive an interrupted run
         if json_path is not None:
@@ -263,9 +279,13 @@ def command(
                 figures["fate_sbt_auc"] = round(fate_sbt["auc"], 4)
                 save()
             fate_lr = _run_fate("lr", _write_split("breast", tmp / "split"), LR_SETTINGS, tmp, 3600)
-        source = "this run"
-        if fate_sbt is None or fate_lr is None:
-            source = "from the issue, not this run" if not quick else "not run"
+        # where each FATE figure comes from: this invocation, or (FATE failed or was not asked
+        # for) the issue's baseline
+        fallback = "not run" if quick else "from the issue, not this run"
+        figures["fate_sbt_source"] = "this run" if fate_sbt is not None else fallback
+        figures["fate_lr_source"] = (
+            "this run" if fate_lr is not None else "from the issue, not this run"
+        )
         if fate_sbt is None:
             if quick:
                 figures["fate_sbt_s"] = figures["fate_sbt_auc"] = None
@@ -280,11 +300,11 @@ def command(
                 ISSUE_BASELINE["fate_lr_s"],
                 ISSUE_BASELINE["fate_lr_auc"],
             )
-        figures["fate_source"] = source
         fs = figures.get("fate_sbt_s")
         figures["sbt_speedup"] = round(fs / figures["sbt_s"], 2) if fs else None
         figures["lr_speedup"] = (
             round(figures["fate_lr_s"] / figures["lr_s"], 2) if figures["fate_lr_s"] else None
         )
-    notes["load"] = "shared 2-core machine, loaded by other engineers: timings are noisy"
+    load_end = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    notes["load"] = f"load average (1/5/15 min) {load_start} at start, {load_end} at end"
     report("finchain bench fl", figures, json_path=json_path, notes=notes)
