@@ -41,6 +41,9 @@ from typing import Any
 
 import typer
 
+from finchain.cli.options import at_least
+from finchain.errors import UserInputError
+
 
 def measure_verify_rate(suite_name: str, seconds: float = 3.0) -> float:
     """Signature verifications per second over all cores (thread pool, GIL released)."""
@@ -102,7 +105,9 @@ def _phases(rate: float, quick: bool, min_total: int) -> list[tuple[str, float, 
 
 
 def command(
-    validators: int = typer.Option(4, "--validators", help="Validator processes."),
+    validators: int = typer.Option(
+        4, "--validators", help="Validator processes.", callback=at_least(1)
+    ),
     suite: str = typer.Option("gm", "--suite", help="gm or intl."),
     consensus: str = typer.Option("hotstuff", "--consensus"),
     rate: float = typer.Option(0.0, "--rate", help="Stress rate, tx/s (0 = 0.7 × ceiling)."),
@@ -121,6 +126,12 @@ def command(
     from finchain.chain.config import MempoolConfig
     from finchain.crypto import get_suite
 
+    if profile not in ("default", "testbed"):  # refused before seconds of measuring
+        raise typer.BadParameter(f"unknown profile {profile!r}: use default or testbed")
+    if rate < 0:
+        raise UserInputError(f"--rate must be 0 (automatic) or positive, not {rate}")
+    network.check_consensus(consensus)
+    get_suite(suite)
     verify_rate = measure_verify_rate(suite, 2.0 if quick else 4.0)
     verify_cpu_rate = measure_verify_cpu_rate(suite)
     verifications_per_tx = validators
@@ -136,8 +147,6 @@ def command(
     accounts = [s.generate_key() for _ in range(64)]
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="finchain-bench-chain-"))
     net_dir = workdir / "net"
-    if profile not in ("default", "testbed"):
-        raise typer.BadParameter(f"unknown profile {profile!r}: use default or testbed")
     mempool = MempoolConfig(
         capacity=100_000,
         block_limit_window=1_000_000,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -26,9 +29,23 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+def _json_checked_first(cmd: Callable[..., Any]) -> Callable[..., Any]:
+    """``cmd`` with its ``--json`` path checked writable before the benchmark runs."""
+
+    @functools.wraps(cmd)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from finchain.cli.paths import ensure_writable
+
+        ensure_writable(kwargs.get("json_path"), make_parents=True)
+        return cmd(*args, **kwargs)
+
+    return run
+
+
 for _name, _module in BENCHMARKS.items():
     if importlib.util.find_spec(_module) is None:
         continue
     _cmd = getattr(importlib.import_module(_module), "command", None)
     if _cmd is not None:
-        app.command(_name)(_cmd)
+        app.command(_name)(_json_checked_first(_cmd))

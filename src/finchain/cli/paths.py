@@ -14,8 +14,9 @@ def ensure_writable(
 ) -> None:
     """Refuse ``path`` (a file to be written later) with one clear line if it cannot be written.
 
-    The parent directory must exist (or, with ``make_parents``, be creatable) and accept a new
-    file; an existing ``path`` must be a writable regular file. ``None`` passes.
+    The parent directory must exist (or, with ``make_parents``, its first existing ancestor) and
+    accept a new file; an existing ``path`` must be a writable regular file. Nothing is created.
+    ``None`` passes.
     """
     if path is None:
         return
@@ -26,12 +27,8 @@ def ensure_writable(
     if not parent.exists():
         if not make_parents:
             raise UserInputError(f"{option} {path}: directory {parent} does not exist")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserInputError(
-                f"{option} {path}: cannot create {parent}: {exc.strerror}"
-            ) from None
+        while not parent.exists():  # the command makes the missing ones: their first
+            parent = parent.parent  # existing ancestor must take new entries
     if not parent.is_dir():
         raise UserInputError(f"{option} {path}: {parent} is not a directory")
     if path.exists() and not os.access(path, os.W_OK):

@@ -9,6 +9,9 @@ from typing import Any
 
 import typer
 
+from finchain.cli.options import at_least
+from finchain.cli.options import port as port_check
+
 app = typer.Typer(
     help="Credit risk: train, report, T+0 update, strategy, scoring service.", no_args_is_help=True
 )
@@ -48,6 +51,12 @@ def train(
     report_path: Path | None = typer.Option(None, "--report", help="Write an HTML report."),
 ) -> None:
     """Train on any tabular credit CSV and report its own seeded held-out split."""
+    from finchain.cli.paths import ensure_writable, ensure_writable_dir
+
+    # before minutes of training: an output that cannot be written fails now
+    ensure_writable_dir(out, "--out")
+    ensure_writable(report_path, "--report", make_parents=True)
+    ensure_writable(json_path, make_parents=True)
     from finchain.risk.data import LeakageWarning, load_credit_table
     from finchain.risk.train import TrainConfig
     from finchain.risk.train import train as run_train
@@ -108,6 +117,10 @@ def report(
     json_path: Path | None = typer.Option(None, "--json"),
 ) -> None:
     """Evaluate a stored model on labelled data and write the HTML report."""
+    from finchain.cli.paths import ensure_writable
+
+    ensure_writable(out, "--out", make_parents=True)
+    ensure_writable(json_path, make_parents=True)
     from finchain.risk.data import load_labelled_matrix
     from finchain.risk.metrics import evaluate
     from finchain.risk.registry import ModelRegistry
@@ -142,6 +155,9 @@ def update(
     json_path: Path | None = typer.Option(None, "--json"),
 ) -> None:
     """T+0: fold new labels into the champion, race the challenger on a holdout, register it."""
+    from finchain.cli.paths import ensure_writable
+
+    ensure_writable(json_path, make_parents=True)
     from finchain.risk.data import load_labelled_matrix
     from finchain.risk.registry import ModelRegistry
     from finchain.risk.train import stratified_split
@@ -210,6 +226,10 @@ def strategy(
     json_path: Path | None = typer.Option(None, "--json"),
 ) -> None:
     """Choose cut-offs per segment and limits under a bad-rate cap (MILP with HiGHS)."""
+    from finchain.cli.paths import ensure_writable
+
+    ensure_writable(frontier, "--frontier", make_parents=True)
+    ensure_writable(json_path, make_parents=True)
     import numpy as np
 
     from finchain.risk.data import read_table
@@ -263,22 +283,27 @@ def strategy(
 def serve(
     model_dir: Path = typer.Option(..., "--model-dir"),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8600, "--port"),
+    port: int = typer.Option(8600, "--port", callback=port_check),
     indicators: str | None = typer.Option(
         None, "--indicators", help="Live indicators: http://…/{key} or redis://…?prefix=…"
     ),
-    workers: int = typer.Option(1, "--workers", help="Processes (each polls the registry)."),
+    workers: int = typer.Option(
+        1, "--workers", help="Processes (each polls the registry).", callback=at_least(1)
+    ),
 ) -> None:
     """Run the scoring service (FastAPI on uvicorn with uvloop and httptools)."""
     import os
 
     import uvicorn
 
+    from finchain.cli.options import ensure_port_free
     from finchain.risk.indicators import indicator_source_from_url
     from finchain.risk.registry import ModelRegistry
     from finchain.risk.service import ENV_INDICATORS, ENV_MODEL_DIR, create_app
 
     ModelRegistry(model_dir).champion()  # fail fast with a clear message
+    ensure_port_free(host, port)
+    typer.echo(f"scoring service on http://{host}:{port} (model dir {model_dir})", err=True)
     opts: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from finchain.cli.options import at_least
+from finchain.cli.options import port as port_check
 from finchain.errors import UserInputError
 
 app = typer.Typer(
@@ -40,9 +42,15 @@ def _endpoint(network: Path) -> tuple[str, str, list[Any]]:
 @app.command()
 def replay(
     network: Path = NETWORK_OPT,
-    limit: int = typer.Option(200, "--limit", help="number of SCMS deliveries (0 = all)"),
-    chunk: int = typer.Option(64, "--chunk", help="deliveries per round of transactions"),
-    parallel: int = typer.Option(3, "--parallel", help="chunks in flight at once"),
+    limit: int = typer.Option(
+        200, "--limit", help="number of SCMS deliveries (0 = all)", callback=at_least(0)
+    ),
+    chunk: int = typer.Option(
+        64, "--chunk", help="deliveries per round of transactions", callback=at_least(1)
+    ),
+    parallel: int = typer.Option(
+        3, "--parallel", help="chunks in flight at once", callback=at_least(1)
+    ),
     data: Path | None = typer.Option(None, "--data", help="SCMS CSV (default: the shipped copy)"),
     json_path: Path | None = typer.Option(None, "--json", help="write the summary here"),
 ) -> None:
@@ -54,9 +62,11 @@ def replay(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from finchain.cli.paths import ensure_writable
     from finchain.scf.replay import run_replay
     from finchain.scf.scms import DEFAULT_PATH, load_deliveries
 
+    ensure_writable(json_path, make_parents=True)
     console = Console()
     url, suite, admins = _endpoint(network)
     deliveries = load_deliveries(data or DEFAULT_PATH, limit=limit or None)
@@ -136,11 +146,13 @@ def prove(
     import asyncio
 
     from finchain.chain.sdk import Client
+    from finchain.cli.paths import ensure_writable
     from finchain.crypto import get_suite
     from finchain.crypto.merkle import MerkleProof, verify_proof
     from finchain.scf.iot.reading import DEVICE_SUITE, leaf, reading_is_valid
     from finchain.scf.iot.store import ReadingStore
 
+    ensure_writable(json_path)
     url, _, _ = _endpoint(network)
     store_dir = network / "scf" / "iot"
     if not store_dir.exists():
@@ -190,17 +202,21 @@ def prove(
 def serve(
     network: Path = NETWORK_OPT,
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8600, "--port"),
-    limit: int = typer.Option(200, "--limit", help="SCMS deliveries whose parties get keys"),
+    port: int = typer.Option(8600, "--port", callback=port_check),
+    limit: int = typer.Option(
+        200, "--limit", help="SCMS deliveries whose parties get keys", callback=at_least(0)
+    ),
 ) -> None:
     """Serve the SCF REST API (OpenAPI at /docs); prints each participant's bearer token file."""
     import uvicorn
 
+    from finchain.cli.options import ensure_port_free
     from finchain.scf.api import create_app
     from finchain.scf.client import ScfChain
     from finchain.scf.replay import keyring_for
     from finchain.scf.scms import load_deliveries, participants
 
+    ensure_port_free(host, port)  # before tokens are written and a URL is printed
     url, suite, _ = _endpoint(network)
     ring = keyring_for(suite, participants(load_deliveries(limit=limit or None)))
     api = create_app(ScfChain.connect(url, ring))
