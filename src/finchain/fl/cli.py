@@ -24,8 +24,12 @@ def run(
     """Run JOB: one process per party; live per-round metrics; events in WORKDIR/events.jsonl."""
     from rich.console import Console
 
+    from finchain.cli.paths import ensure_writable
+    from finchain.fl.job import load_job
     from finchain.fl.runner import run_job
 
+    ensure_writable(json_path, make_parents=True)
+    load_job(job)  # a malformed job is one line here, before any party process starts
     console = Console()
     out = run_job(job, workdir=workdir, console=console, show_progress=not no_progress)
     for party, res in out["results"].items():
@@ -53,9 +57,11 @@ def parties(
     from rich.console import Console
     from rich.table import Table
 
+    from finchain.cli.paths import ensure_writable
     from finchain.fl.data import resolve
     from finchain.fl.job import load_job
 
+    ensure_writable(json_path)
     spec = load_job(job)
     table = Table(title=f"{spec.name}: {spec.protocol}")
     for col in ("party", "role", "org", "data", "rows"):
@@ -90,9 +96,11 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
+    from finchain.cli.paths import ensure_writable
     from finchain.fl.evaluation import contributions
     from finchain.fl.job import load_job
 
+    ensure_writable(json_path)
     spec = load_job(job)
     out = contributions(spec, method=method, permutations=permutations, pool=pool)
     table = Table(title=f"{spec.name}: contributions ({method})")

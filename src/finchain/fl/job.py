@@ -137,10 +137,78 @@ def load_job(path: str | Path) -> JobSpec:
         raise JobConfigError(f"job file {p} must be a mapping")
     raw.setdefault("base_dir", str(p.resolve().parent))
     try:
-        return JobSpec.model_validate(raw)
+        spec = JobSpec.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first.get("loc", ()))
         raise JobConfigError(
             f"job file {p}: {where + ': ' if where else ''}{first['msg']}"
         ) from exc
+    check_model(spec, f"job file {p}")
+    return spec
+
+
+def model_defaults(protocol: str) -> dict[str, Any]:
+    """The ``model`` settings ``protocol`` understands, with their default values."""
+    if protocol in ("hetero_lr", "hetero_linr"):
+        from finchain.fl.protocols import hetero_glm
+
+        return dict(hetero_glm.DEFAULTS)
+    if protocol == "hetero_secureboost":
+        import dataclasses
+
+        from finchain.fl.models.tree import TreeParams
+
+        return {f.name: f.default for f in dataclasses.fields(TreeParams)}
+    if protocol == "split_nn":
+        from finchain.fl.protocols import split_nn
+
+        return dict(split_nn.DEFAULTS)
+    if protocol == "transfer":
+        from finchain.fl.protocols import transfer
+
+        return dict(transfer.DEFAULTS)
+    from finchain.fl.protocols import horizontal
+
+    return dict(horizontal.DEFAULTS)
+
+
+#: settings that count something: a whole number, at least 1
+_COUNTS = frozenset(
+    {"epochs", "local_epochs", "rounds", "batch_size", "n_trees", "max_depth", "max_bins", "hidden"}
+    | {"clusters"}
+)
+
+
+def check_model(spec: JobSpec, where: str = "job") -> None:
+    """Refuse unknown ``model`` settings and values of the wrong kind before any party starts."""
+    defaults = model_defaults(spec.protocol)
+    unknown = sorted(set(spec.model) - set(defaults))
+    if unknown:
+        raise JobConfigError(
+            f"{where}: unknown {spec.protocol} setting(s) {', '.join(unknown)}"
+            f" (known: {', '.join(sorted(defaults))})"
+        )
+    for key, value in spec.model.items():
+        default = defaults[key]
+        what = f"{where}: model.{key}"
+        if default is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+            kind = "true or false"
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            kind = "a whole number"
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            kind = "a number"
+        else:
+            ok = isinstance(value, type(default))
+            kind = f"a {type(default).__name__}"
+        if not ok:
+            raise JobConfigError(f"{what} must be {kind}, not {value!r}")
+        if key in _COUNTS and value < 1:
+            raise JobConfigError(f"{what} must be at least 1, not {value!r}")
+        if key == "learning_rate" and value <= 0:
+            raise JobConfigError(f"{what} must be positive, not {value!r}")

@@ -34,8 +34,10 @@ def run(
     """Run a job (source → indicators/rules → sinks, checkpoints, optional query servers)."""
     import asyncio
 
+    from finchain.cli.paths import ensure_writable
     from finchain.stream.job import load_job, run_job
 
+    ensure_writable(json_path, make_parents=True)
     spec = load_job(job)
 
     def ready(ports: dict[str, int]) -> None:
@@ -63,9 +65,11 @@ def worker(
     """Consume this worker's key partitions from NATS JetStream (checkpointed, restartable)."""
     import asyncio
 
+    from finchain.cli.paths import ensure_writable
     from finchain.stream.cluster import run_worker
     from finchain.stream.job import load_job
 
+    ensure_writable(json_path, make_parents=True)
     spec = load_job(job)
     summary = asyncio.run(
         run_worker(spec, worker=index, workers=workers, idle_seconds=idle, expected=expected)

@@ -37,6 +37,7 @@ import yaml
 
 from finchain.stream.engine import BatchResult, Engine
 from finchain.stream.errors import StreamError
+from finchain.stream.timeutil import parse_duration
 
 __all__ = ["RulesFile", "build_engine", "load_job", "run_job"]
 
@@ -98,7 +99,90 @@ def load_job(path: str | Path) -> dict[str, Any]:
         raise StreamError(f"{p}: a job needs at least a 'source'")
     spec.setdefault("name", p.stem)
     spec["_dir"] = str(p.parent)
+    check_job(spec, str(p))
     return spec
+
+
+def _number(value: Any, what: str, *, minimum: float, maximum: float | None = None) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or value < minimum or (maximum is not None and value > maximum):
+        bound = f"{minimum:g}..{maximum:g}" if maximum is not None else f">= {minimum:g}"
+        raise StreamError(f"{what} must be a number {bound}, not {value!r}")
+
+
+def _integer(value: Any, what: str, *, minimum: int, maximum: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise StreamError(f"{what} must be a whole number, not {value!r}")
+    _number(value, what, minimum=minimum, maximum=maximum)
+
+
+def check_job(spec: dict[str, Any], where: str = "job") -> None:
+    """Refuse a malformed job before anything runs (one :class:`StreamError` naming the setting).
+
+    Shapes and numbers only; the names of fields are checked against the source's columns by
+    :func:`check_columns` once the source is open.
+    """
+    if not isinstance(spec.get("source"), dict):
+        raise StreamError(f"{where}: 'source' must be a mapping such as {{type: csv, path: ...}}")
+    if "batch" in spec:
+        _integer(spec["batch"], f"{where}: batch", minimum=1)
+    if "throttle_ms" in spec:
+        _number(spec["throttle_ms"], f"{where}: throttle_ms", minimum=0)
+    for key in ("out_of_orderness", "allowed_lateness"):
+        if key in spec:
+            parse_duration(spec[key])
+    indicators = spec.get("indicators", [])
+    if not isinstance(indicators, list) or not all(isinstance(i, dict) for i in indicators):
+        raise StreamError(f"{where}: indicators must be a list of mappings")
+    for ind in indicators:
+        for key in ("name", "key"):
+            if key not in ind:
+                raise StreamError(f"{where}: indicator {ind!r} lacks {key!r}")
+    if not isinstance(spec.get("rules") or {}, dict):
+        raise StreamError(f"{where}: rules must be a mapping of name: rule text")
+    ck = spec.get("checkpoint") or {}
+    if not isinstance(ck, dict):
+        raise StreamError(f"{where}: checkpoint must be a mapping {{path: ..., every: N}}")
+    if "every" in ck:
+        _integer(ck["every"], f"{where}: checkpoint.every", minimum=1)
+    sinks = spec.get("sinks", [])
+    if not isinstance(sinks, list) or not all(isinstance(s, dict) for s in sinks):
+        raise StreamError(f"{where}: sinks must be a list of mappings")
+    serve = spec.get("serve") or {}
+    if not isinstance(serve, dict):
+        raise StreamError(f"{where}: serve must be a mapping {{resp: PORT, http: PORT}}")
+    for key in ("resp", "http"):
+        if key in serve:
+            _integer(serve[key], f"{where}: serve.{key}", minimum=0, maximum=65535)
+    if "linger" in serve:
+        _number(serve["linger"], f"{where}: serve.linger", minimum=0)
+
+
+def check_columns(spec: dict[str, Any], engine: Engine, columns: Any) -> None:
+    """Every key and field the job's indicators and rules read must be a source column."""
+    have = set(columns)
+    wanted: list[tuple[str, str]] = []
+    for ind in spec.get("indicators", []):
+        wanted.append((f"indicator {ind.get('name')!r} key", str(ind.get("key"))))
+        if ind.get("field") is not None:
+            wanted.append((f"indicator {ind.get('name')!r} field", str(ind["field"])))
+    rules = getattr(engine, "rules", None)
+    for rule in getattr(rules, "rules", {}).values() if rules is not None else ():
+        for agg in rule.aggregates():
+            wanted.append((f"rule {rule.name!r} key", agg.key))
+            if agg.field is not None:
+                wanted.append((f"rule {rule.name!r} field", agg.field))
+    for what, name in wanted:
+        if name not in have:
+            close = [
+                c for c in sorted(have) if c.lower() in name.lower() or name.lower() in c.lower()
+            ]
+            hint = f"did you mean {', '.join(map(repr, close[:3]))}?" if close else ""
+            shown = sorted(have)
+            listing = ", ".join(shown[:12]) + (", …" if len(shown) > 12 else "")
+            raise StreamError(
+                f"{what} {name!r} is not a column of the source; {hint or 'columns: ' + listing}"
+            )
 
 
 def _path(spec: dict[str, Any], value: str) -> Path:
@@ -134,6 +218,8 @@ def build_engine(spec: dict[str, Any]) -> Engine:
                 )
         except KeyError as exc:
             raise StreamError(f"indicator {ind!r} lacks {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise StreamError(f"indicator {ind.get('name')!r}: {exc}") from exc
     rules = dict(spec.get("rules") or {})
     if spec.get("rules_file"):
         rules.update(RulesFile(spec["rules_file"]).load())
@@ -204,6 +290,8 @@ async def run_job(
     if on_ready is not None:
         on_ready(ports)
     source = _source(spec)
+    if hasattr(source, "cols"):  # a file: its columns are known before the first batch
+        check_columns(spec, engine, source.cols)
     batch = int(spec.get("batch", 1000))
     stats: dict[str, Any] = {"events": 0, "alerts": 0, "windows": 0, "late": 0, "batches": 0}
     started = time.perf_counter()

@@ -58,14 +58,18 @@ class _Optimizer:
         return w - self.lr * grad / (np.sqrt(self.sq) + 1e-6)
 
 
+#: the ``model`` settings of hetero LR/LinR and their defaults (FATE's breast settings)
+DEFAULTS: dict[str, Any] = {
+    "epochs": 20,
+    "batch_size": 240,
+    "learning_rate": 0.15,
+    "optimizer": "rmsprop",
+    "alpha": 0.01,
+}
+
+
 def _settings(ctx: PartyContext) -> dict[str, Any]:
-    m = {
-        "epochs": 20,
-        "batch_size": 240,
-        "learning_rate": 0.15,
-        "optimizer": "rmsprop",
-        "alpha": 0.01,
-    }
+    m = dict(DEFAULTS)
     unknown = set(ctx.job.model) - set(m)
     if unknown:
         raise JobConfigError(f"unknown hetero GLM setting(s): {', '.join(sorted(unknown))}")
