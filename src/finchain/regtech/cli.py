@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from finchain.regtech.errors import BadInput
+from finchain.cli.options import writable_file
+from finchain.regtech.errors import BadInput, DataNotFound
 
 app = typer.Typer(
     help="Chain supervision: typology alerts, fund tracing, illicit accounts, scam text, "
@@ -20,6 +23,15 @@ app = typer.Typer(
 DEFAULT_DB = Path(".finchain/watch/alerts.sqlite")
 SHARED = Path("../shared/data")
 SAMPLES = Path(__file__).resolve().parents[3] / "data" / "ethereum_samples"
+
+
+@contextmanager
+def _hint(text: str) -> Iterator[None]:
+    """Data missing inside: say how *this* command is told where it is."""
+    try:
+        yield
+    except DataNotFound as exc:
+        raise exc.hinted(text) from None
 
 
 def _write_json(path: Path | None, payload: Any) -> None:
@@ -44,7 +56,9 @@ def replay(
     per_token: bool = typer.Option(
         True, help="Keep each token's flows apart (amounts of different tokens never mix)."
     ),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the summary as JSON."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write the summary as JSON.", callback=writable_file
+    ),
 ) -> None:
     """Replay transfers block by block through the ten typology detectors; store the alerts."""
     import numpy as np
@@ -53,6 +67,8 @@ def replay(
     from finchain.regtech.chainwatch.engine import Watcher
     from finchain.regtech.chainwatch.sources import blocks_of, read_ethereum_csv
 
+    if str(source) != "generated" and not source.exists():  # before the store is made
+        raise DataNotFound("transfer file", source, "pass the file as the SOURCE argument")
     store = AlertStore(db)
     seen: dict[str, Any] = {}
 
@@ -131,7 +147,9 @@ def trace(
     token: str | None = typer.Option(None, help="Only this token contract."),
     labels_dir: Path = typer.Option(SHARED, help="Where Etherscan/CryptoScamDB labels are."),
     png: Path | None = typer.Option(None, help="Draw the flow graph to this PNG."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the trace as JSON."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write the trace as JSON.", callback=writable_file
+    ),
 ) -> None:
     """Follow funds from an address or transaction, with exposure to labelled addresses."""
     from finchain.regtech.chainwatch.labels import default_labels
@@ -139,8 +157,9 @@ def trace(
     from finchain.regtech.chainwatch.tracing import draw
     from finchain.regtech.chainwatch.tracing import trace as run_trace
 
-    txs = [t for t in read_ethereum_csv(source) if token is None or t.token == token.lower()]
-    labels, notes = default_labels(labels_dir)
+    with _hint("pass its location with --source"):
+        txs = [t for t in read_ethereum_csv(source) if token is None or t.token == token.lower()]
+    labels, notes = default_labels(labels_dir, hint="pass their directory with --labels-dir")
     for n in notes:
         typer.echo(n, err=True)
     is_addr = seed.startswith("0x") and len(seed) == 42
@@ -173,7 +192,9 @@ def score_accounts(
     retrain: bool = typer.Option(False, help="Retrain even if a cached model exists."),
     cv: bool = typer.Option(False, help="Also report 10-fold cross-validation on --data."),
     out: Path | None = typer.Option(None, help="Write address,score rows to this CSV."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the figures as JSON."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write the figures as JSON.", callback=writable_file
+    ),
 ) -> None:
     """Score accounts as illicit (LightGBM); report AUC/accuracy when FLAG is present."""
     from finchain.regtech.accounts.model import (
@@ -184,7 +205,8 @@ def score_accounts(
         metrics,
     )
 
-    df = load_accounts(csv_path)
+    with _hint("pass the file as the CSV_PATH argument"):
+        df = load_accounts(csv_path)
     model, how = AccountModel.cached_or_trained(data, retrain=retrain)
     typer.echo(how, err=True)
     p = model.score(df)
@@ -215,7 +237,9 @@ def classify_text(
     lang: str = typer.Option("en", help="cn (telecom fraud) or en (pump-and-dump hype)."),
     data: Path | None = typer.Option(None, help="Training corpus (default ../shared/data/…)."),
     retrain: bool = typer.Option(False, help="Retrain even if a cached model exists."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write figures/predictions."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write figures/predictions.", callback=writable_file
+    ),
 ) -> None:
     """Classify texts as scam/hype; on a labelled file report accuracy and macro-F1."""
     import csv
@@ -263,7 +287,9 @@ def alerts(
     serve: bool = typer.Option(False, help="Serve the HTTP API instead of listing."),
     host: str = typer.Option("127.0.0.1", help="Bind address for --serve."),
     port: int = typer.Option(8088, help="Port for --serve."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the listing as JSON."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write the listing as JSON.", callback=writable_file
+    ),
 ) -> None:
     """List stored alerts, show one, or serve them (GET /v1/alerts, /v1/alerts/{id})."""
     from finchain.regtech.alerts.store import AlertStore
@@ -301,7 +327,9 @@ def stablecoin_check(
     inject: str = typer.Option("", help="Generated: rule ids to violate, comma-separated."),
     minters: str = typer.Option("issuer", help="Authorised minters, comma-separated."),
     treasury: str = typer.Option("treasury", help="Treasury addresses, comma-separated."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the findings as JSON."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write the findings as JSON.", callback=writable_file
+    ),
 ) -> None:
     """Check a stablecoin ledger against the supervision standard's on-chain rules."""
     from finchain.regtech.stablecoin.checker import Policy, check_ledger
@@ -313,7 +341,8 @@ def stablecoin_check(
     elif ledger is None:
         raise BadInput("give a ledger file or --generate")
     else:
-        events = read_ledger(ledger)
+        with _hint("pass the file as the LEDGER argument"):
+            events = read_ledger(ledger)
     policy = Policy(
         authorised_minters=frozenset(
             m.strip().lower() if m.startswith("0x") else m.strip() for m in minters.split(",")

@@ -18,9 +18,16 @@ class RegtechError(FinchainError):
 class DataNotFound(RegtechError):
     """A data set needed by a command is not at the path given (carries the path)."""
 
-    def __init__(self, what: str, path: object) -> None:
-        super().__init__(f"{what} not found at {path} (pass its location with --data)")
+    def __init__(
+        self, what: str, path: object, hint: str = "pass its location with --data"
+    ) -> None:
+        super().__init__(f"{what} not found at {path}" + (f" ({hint})" if hint else ""))
+        self.what = what
         self.path = path
+
+    def hinted(self, hint: str) -> DataNotFound:
+        """The same error with the hint of the command at hand (which option names the path)."""
+        return DataNotFound(self.what, self.path, hint)
 
 
 class BadInput(RegtechError):

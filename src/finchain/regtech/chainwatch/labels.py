@@ -120,10 +120,13 @@ class LabelIndex:
         return n
 
 
-def default_labels(shared: Path | None = SHARED) -> tuple[LabelIndex, list[str]]:
+def default_labels(
+    shared: Path | None = SHARED, *, hint: str | None = None
+) -> tuple[LabelIndex, list[str]]:
     """Forta (shipped) plus Etherscan and CryptoScamDB from ``shared`` when present.
 
-    Returns the index and notes on the sources skipped.
+    Returns the index and notes on the sources skipped (``hint``: how the caller's user names
+    ``shared``, e.g. "pass its location with --labels-dir").
     """
     idx = LabelIndex()
     notes = []
@@ -136,5 +139,5 @@ def default_labels(shared: Path | None = SHARED) -> tuple[LabelIndex, list[str]]
             try:
                 loader(shared / rel)
             except DataNotFound as exc:
-                notes.append(f"skipped: {exc}")
+                notes.append(f"skipped: {exc.hinted(hint) if hint is not None else exc}")
     return idx, notes
