@@ -87,6 +87,7 @@ def replay(
                 admins=admins,
                 store_dir=network / "scf" / "iot",
                 chunk=chunk,
+                parallel=parallel,
                 on_progress=lambda done, _s: progress.update(task, completed=done),
             )
         )
