@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from finchain.chain.rpc.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, Dispatcher
+from finchain.chain.rpc.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, Dispatcher, RpcError
 from finchain.chain.rpc.methods import register_methods
 from finchain.chain.rpc.server import EventHub, RpcServer
 from finchain.crypto import get_suite
@@ -275,3 +275,30 @@ def test_subscriber_that_falls_behind_is_closed_1013() -> None:
         assert [n["params"]["result"]["height"] for n in notes] == [0, 1]
         assert all(n["params"]["subscription"] == sid for n in notes)
     assert server.hub.subscribers == 0
+
+
+def test_hub_serialises_once_and_caps_subscriptions() -> None:
+    import orjson
+
+    from finchain.chain.rpc.server import notification
+
+    hub = EventHub(max_subscribers=3)
+    a = hub.subscribe("newBlocks", {"txHashes": True})
+    b = hub.subscribe("newBlocks", {"txHashes": True})
+    e = hub.subscribe("events", {"contract": "transfer"})
+    with pytest.raises(RpcError, match="at most 3 subscriptions") as refused:
+        hub.subscribe("newBlocks", {})
+    assert refused.value.code == INVALID_REQUEST
+    event = {"contract": "transfer", "event": "Transfer", "data": {"amount": 1}}
+    hub.publish({"height": 7}, ["0x01"], [event, {"contract": "other", "event": "X"}])
+    got_a, got_b = a.queue.get_nowait(), b.queue.get_nowait()
+    assert got_a is got_b  # one serialisation shared, not a copy per subscriber
+    assert orjson.loads(notification(a.sid, got_a)) == {
+        "jsonrpc": "2.0",
+        "method": "subscription",
+        "params": {"subscription": a.sid, "result": {"height": 7, "txHashes": ["0x01"]}},
+    }
+    assert orjson.loads(e.queue.get_nowait()) == event
+    assert e.queue.empty()
+    hub.unsubscribe(a.sid)
+    hub.subscribe("newBlocks", {})  # room again

@@ -47,6 +47,19 @@ _ids = itertools.count(1)
 MAX_BODY = 32 * 1024 * 1024
 #: subscriptions one WebSocket connection may hold at once
 MAX_SUBSCRIPTIONS = 64
+#: subscriptions the whole node serves at once
+MAX_HUB_SUBSCRIPTIONS = 1024
+
+
+def notification(sid: str, result: bytes) -> bytes:
+    """The JSON-RPC notification of an already serialised ``result`` to subscription ``sid``."""
+    return (
+        b'{"jsonrpc":"2.0","method":"subscription","params":{"subscription":'
+        + orjson.dumps(sid)
+        + b',"result":'
+        + result
+        + b"}}"
+    )
 
 
 @dataclass(eq=False)
@@ -54,20 +67,31 @@ class _Subscription:
     sid: str
     topic: str
     options: dict[str, Any]
-    queue: asyncio.Queue[bytes]
+    queue: asyncio.Queue[bytes]  #: serialised results, shared between subscribers
     overflow: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class EventHub:
-    """Fans committed blocks and contract events out to WebSocket subscribers."""
+    """Fans committed blocks and contract events out to WebSocket subscribers.
 
-    def __init__(self, *, queue_limit: int = 10_000) -> None:
+    Each block or event is serialised once and the bytes shared by every subscriber's queue
+    (a copy per subscriber made thousands of idle subscriptions cost gigabytes)."""
+
+    def __init__(
+        self, *, queue_limit: int = 10_000, max_subscribers: int = MAX_HUB_SUBSCRIPTIONS
+    ) -> None:
         self.queue_limit = queue_limit
+        self.max_subscribers = max_subscribers
         self._subs: dict[str, _Subscription] = {}
 
     def subscribe(self, topic: str, options: dict[str, Any]) -> _Subscription:
         if topic not in ("newBlocks", "events"):
             raise RpcError(INVALID_PARAMS, f"unknown topic {topic!r}; use newBlocks or events")
+        if len(self._subs) >= self.max_subscribers:
+            raise RpcError(
+                INVALID_REQUEST,
+                f"this node serves at most {self.max_subscribers} subscriptions; try later",
+            )
         sub = _Subscription(
             f"0x{next(_ids):x}", topic, dict(options or {}), asyncio.Queue(self.queue_limit)
         )
@@ -87,37 +111,35 @@ class EventHub:
         """Notify subscribers of one committed block and the events its receipts carry."""
         if not self._subs:
             return
-        plain = with_hashes = None
+        plain: bytes | None = None
+        with_hashes: bytes | None = None
+        event_bytes: dict[int, bytes] = {}
         for sub in list(self._subs.values()):
             if sub.topic == "newBlocks":
                 if sub.options.get("txHashes"):
                     if with_hashes is None:
-                        with_hashes = dict(block, txHashes=tx_hashes)
+                        with_hashes = orjson.dumps(dict(block, txHashes=tx_hashes))
                     self._put(sub, with_hashes)
                 else:
                     if plain is None:
-                        plain = block
+                        plain = orjson.dumps(block)
                     self._put(sub, plain)
             else:
                 want_c = sub.options.get("contract")
                 want_e = sub.options.get("event")
-                for ev in events:
+                for i, ev in enumerate(events):
                     if want_c is not None and ev.get("contract") != want_c:
                         continue
                     if want_e is not None and ev.get("event") != want_e:
                         continue
-                    self._put(sub, ev)
+                    raw = event_bytes.get(i)
+                    if raw is None:
+                        raw = event_bytes[i] = orjson.dumps(ev)
+                    self._put(sub, raw)
 
-    def _put(self, sub: _Subscription, result: Any) -> None:
-        message = orjson.dumps(
-            {
-                "jsonrpc": "2.0",
-                "method": "subscription",
-                "params": {"subscription": sub.sid, "result": result},
-            }
-        )
+    def _put(self, sub: _Subscription, result: bytes) -> None:
         try:
-            sub.queue.put_nowait(message)
+            sub.queue.put_nowait(result)
         except asyncio.QueueFull:
             sub.overflow.set()
             self._subs.pop(sub.sid, None)
@@ -241,19 +263,27 @@ class RpcServer:
                 await ws.send_text(data.decode())
 
         async def pump(sub: _Subscription) -> None:
-            while True:
-                get = asyncio.ensure_future(sub.queue.get())
-                over = asyncio.ensure_future(sub.overflow.wait())
-                done, _ = await asyncio.wait({get, over}, return_when=asyncio.FIRST_COMPLETED)
-                if get in done:
-                    over.cancel()
-                    await send(get.result())
-                    continue
-                get.cancel()
-                subs.pop(sub.sid, None)
-                with contextlib.suppress(Exception):
-                    await ws.close(code=1013, reason="subscriber too slow; notifications lost")
-                return
+            # the helper tasks are cancelled on every way out (a pump is cancelled when its
+            # connection closes; left pending they were logged "Task was destroyed")
+            over = asyncio.ensure_future(sub.overflow.wait())
+            try:
+                while True:
+                    get = asyncio.ensure_future(sub.queue.get())
+                    try:
+                        await asyncio.wait({get, over}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        got = get.done()
+                        if not got:
+                            get.cancel()
+                    if got:
+                        await send(notification(sub.sid, get.result()))
+                        continue
+                    subs.pop(sub.sid, None)
+                    with contextlib.suppress(Exception):
+                        await ws.close(code=1013, reason="subscriber too slow; notifications lost")
+                    return
+            finally:
+                over.cancel()
 
         def sync_pumps() -> None:
             """One pump per live subscription of this connection (at most max_subscriptions)."""
