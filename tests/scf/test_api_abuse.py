@@ -50,6 +50,11 @@ class HarnessChain:
             self.refused += 1
             raise Refused(party, f"{contract}.{method}", str(exc)) from None
 
+    async def height(self) -> int:
+        if self.down:
+            raise SdkError("cannot reach node at http://127.0.0.1:1: connection refused")
+        return 1
+
     async def view(self, contract: str, method: str, **args: Any) -> Any:
         if self.down:
             raise SdkError("cannot reach node at http://127.0.0.1:1: connection refused")
@@ -333,10 +338,17 @@ def test_chain_errors_become_4xx_or_502_not_500() -> None:
         async with http:
             await _voucher(http, auth, chain)
             # the node cannot be reached -> 502, saying so
+            assert (await http.get("/healthz")).json()["ok"] is True
             chain.down = True
             r = await http.get("/v1/vouchers/V1", headers=auth["s0"])
             assert r.status_code == 502 and "chain unavailable" in r.json()["detail"]
+            r = await http.get("/healthz")  # health says so too, instead of a cheerful ok
+            assert r.status_code == 503 and "unreachable" in r.json()["error"]
             chain.down = False
+            assert (await http.get("/healthz")).status_code == 200
+            docs = (await http.get("/docs")).text  # local page, never a CDN
+            assert "cdn." not in docs
+            assert "/v1/vouchers" in docs or "docs-assets" in docs
             # a view the node answers CALL_FAILED (the contract refused it) -> 400
 
             async def refusing_view(contract: str, method: str, **args: Any) -> Any:

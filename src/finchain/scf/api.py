@@ -9,6 +9,7 @@ OpenAPI docs at ``/docs``.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from finchain.apidocs import local_docs
 from finchain.chain.codec import CodecError
 from finchain.chain.errors import ChainError
 from finchain.chain.rpc.jsonrpc import CALL_FAILED, INVALID_PARAMS, RpcError
@@ -95,7 +97,10 @@ def create_app(scf: ScfChain, *, tokens: dict[str, str] | None = None) -> FastAP
         version="1",
         description="Supply-chain finance: orders, deliveries, invoices, credit vouchers "
         "(数字债权凭证), financing. Every write is a transaction signed with the caller's key.",
+        docs_url=None,
+        redoc_url=None,
     )
+    local_docs(app)
     app.state.tokens = tokens
 
     def party(authorization: str = Header(default="")) -> Identity:
@@ -256,9 +261,16 @@ def create_app(scf: ScfChain, *, tokens: dict[str, str] | None = None) -> FastAP
         await act(who, "scf_voucher", "reject_financing", voucher_id=voucher_id, reason=body.reason)
         return {"status": "HELD"}
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"ok": True, "submitted": scf.submitted, "refused": scf.refused}
+    @app.get("/healthz", response_model=None)
+    async def healthz() -> dict[str, Any] | JSONResponse:
+        """Healthy only while the chain node answers (503 with the reason otherwise)."""
+        figures = {"submitted": scf.submitted, "refused": scf.refused}
+        try:
+            height = await asyncio.wait_for(scf.height(), 3.0)
+        except Exception as exc:  # any failure to reach the node means "not healthy"
+            reason = f"chain node unreachable: {type(exc).__name__}: {exc}".rstrip(": ")
+            return JSONResponse({"ok": False, "error": reason, **figures}, status_code=503)
+        return {"ok": True, "height": height, **figures}
 
     return app
 

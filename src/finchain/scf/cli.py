@@ -4,6 +4,7 @@ the REST API — all against a local network made by ``finchain chain init``/``u
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,10 @@ def serve(
     api = create_app(ScfChain.connect(url, ring))
     token_file = network / "scf" / "tokens.json"
     token_file.parent.mkdir(parents=True, exist_ok=True)
-    token_file.write_text(json.dumps({v: k for k, v in api.state.tokens.items()}, indent=1))
-    token_file.chmod(0o600)
+    # created 0600 before anything is written: the tokens are never readable by others
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: set it first
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({v: k for k, v in api.state.tokens.items()}, indent=1))
     typer.echo(f"SCF API on http://{host}:{port}/docs — bearer tokens in {token_file}")
     uvicorn.run(api, host=host, port=port, log_level="warning")

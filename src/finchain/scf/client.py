@@ -109,6 +109,10 @@ class ScfChain:
     async def __aexit__(self, *exc: object) -> None:
         await self.client.close()
 
+    async def height(self) -> int:
+        """The node's committed height (raises when the node cannot be reached)."""
+        return int(await self.client.height())
+
     async def act(self, party: str, contract: str, method: str, **args: Any) -> Any:
         """One action; returns the contract's return value or raises :class:`Refused`."""
         (result,) = await self.act_many([Action(party, contract, method, args)])
