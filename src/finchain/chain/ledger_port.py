@@ -203,6 +203,23 @@ class Ledger:
     def has_tx(self, tx_hash: bytes) -> bool:
         return bool(self.store.has_tx(tx_hash))
 
+    def contract_refusal(self, contract: str) -> str | None:
+        """Why a transaction to ``contract`` cannot execute as of the committed head (not
+        shipped with this node, or not installed on this chain), or ``None``."""
+        from finchain.chain.storage import state_key
+
+        info = self.registry.info(contract)
+        if info is None:
+            return f"no contract named {contract!r} is shipped with this node"
+        if info.system:
+            return None
+        installed = self.store.get_state(
+            state_key("permissions", b"installed:" + contract.encode())
+        )
+        if installed != info.code_hash:
+            return f"contract {contract!r} is not installed on this chain"
+        return None
+
     def has_batch(self, digest: bytes) -> bool:
         return bool(self.store.has_batch(digest))
 

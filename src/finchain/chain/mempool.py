@@ -2,8 +2,10 @@
 
 **Admission** (:meth:`Mempool.admit`, for client submissions): each raw transaction is decoded
 (canonical bytes only), checked for size, chain id, block limit (``head < block_limit <= head +
-window``) and duplicates (pending here, or already committed — ``is_committed`` asks the ledger's
-transaction index); the survivors' signatures are verified **in one batch on a thread pool**
+window``), duplicates (pending here, or already committed — ``is_committed`` asks the ledger's
+transaction index) and the contract (``contract_refusal``: shipped with the node and installed on
+the chain as of the committed head — execution would otherwise reject it without a receipt); the
+survivors' signatures are verified **in one batch on a thread pool**
 (``suite.verify_batch``; the SM2 library releases the GIL), never on the event loop. Capacity is
 checked first: when the pool cannot take the whole submission it raises :class:`MempoolFull` and
 nothing of the request is taken — the client sees the refusal and retries; nothing is ever
@@ -68,6 +70,7 @@ WRONG_CHAIN = "wrong_chain"
 BLOCK_LIMIT = "block_limit"
 DUPLICATE = "duplicate"
 BAD_SIGNATURE = "bad_signature"
+UNKNOWN_CONTRACT = "unknown_contract"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class Mempool:
         capacity: int | None = None,
         config: MempoolConfig | None = None,
         is_committed: Callable[[bytes], bool] = lambda h: False,
+        contract_refusal: Callable[[str], str | None] = lambda c: None,
         executor: ThreadPoolExecutor | None = None,
         repropose_after_s: float = 3.0,
     ) -> None:
@@ -112,6 +116,7 @@ class Mempool:
         self.suite = suite
         self.chain_id = chain_id
         self.is_committed = is_committed
+        self.contract_refusal = contract_refusal
         self.executor = executor
         self.repropose_after_s = repropose_after_s
         #: admitted here, not yet cut into a batch: hash -> transaction
@@ -184,6 +189,9 @@ class Mempool:
                 )
             elif h in seen or h in self._known or self.is_committed(h):
                 out[i] = Admission(h, DUPLICATE, "transaction already pending or committed")
+            elif (refusal := self.contract_refusal(tx.contract)) is not None:
+                # execution would reject it unindexed (no receipt): say so now instead
+                out[i] = Admission(h, UNKNOWN_CONTRACT, refusal)
             else:
                 seen.add(h)
                 candidates.append((i, tx))

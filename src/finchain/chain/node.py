@@ -95,6 +95,7 @@ class Node:
             chain_id=self.ledger.chain_id,
             config=config.mempool,
             is_committed=self.ledger.has_tx,
+            contract_refusal=self.ledger.contract_refusal,
             executor=self.verify_pool,
         )
         self.ledger.verified = self.mempool.verified_hashes

@@ -187,7 +187,7 @@ def test_tx_send_unknown_contract_says_why(net: Path, capsys: pytest.CaptureFixt
     )
     assert code == 1
     line = one_error_line(err)
-    assert "rejected" in line and "nosuch" in line and "not committed" not in line
+    assert "refused" in line and "nosuch" in line and "not committed" not in line
 
 
 def test_json_paths_checked_up_front(net: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from finchain.chain.mempool import (
     BLOCK_LIMIT,
     DUPLICATE,
     MALFORMED,
+    UNKNOWN_CONTRACT,
     WRONG_CHAIN,
     Mempool,
     MempoolFull,
@@ -66,6 +67,21 @@ def test_admission_checks() -> None:
     committed = {old.hash}
     pool2 = Mempool(suite=SUITE, chain_id="c", capacity=100, is_committed=committed.__contains__)
     assert asyncio.run(pool2.admit([old.encode()], head=0))[0].reason == DUPLICATE
+
+
+def test_a_contract_the_chain_cannot_run_is_refused_at_admission() -> None:
+    """Execution would reject it without a receipt; admission says why instead."""
+
+    def refusal(contract: str) -> str | None:
+        return None if contract == "transfer" else f"no contract named {contract!r}"
+
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100, contract_refusal=refusal)
+    other = Transaction.create(
+        SUITE, KEY, contract="nosuch", method="m", block_limit=50, chain_id="c"
+    )
+    res = asyncio.run(pool.admit([tx(1).encode(), other.encode()], head=10))
+    assert [r.reason for r in res] == [None, UNKNOWN_CONTRACT]
+    assert "nosuch" in res[1].message and len(pool) == 1
 
 
 def test_full_pool_refuses_whole_request_and_takes_nothing() -> None:
