@@ -70,11 +70,13 @@ def uci_trained(uci_small_csv: Path) -> TrainResult:
 
 @pytest.fixture()
 def model_dir(tmp_path: Path, uci_trained: TrainResult) -> Path:
+    # the stack is registered whichever model won validation: the update and service tests
+    # exercise all three components through it
     reg = ModelRegistry(tmp_path / "models")
     reg.add(
-        uci_trained.pipelines[uci_trained.champion],
+        uci_trained.pipelines["stack"],
         data_sha256=["0" * 64],
-        metrics=uci_trained.metrics[uci_trained.champion]["test"],
+        metrics=uci_trained.metrics["stack"]["test"],
         status="champion",
     )
     return reg.root

@@ -81,7 +81,8 @@ def test_single_batch_model_metrics_monitoring(model_dir: Path) -> None:
     ).json()
     assert len(b["results"]) == 2
     assert b["results"][1]["probability"] > b["results"][0]["probability"]
-    assert b["results"][1]["reasons"][0]["feature"] in {"X6", "X7", "X8"}
+    top = b["results"][1]["reasons"][0]["feature"]  # a status column or an aggregate over them
+    assert top in {"X6", "X7", "X8"} or "(X6.." in top, top
     assert b["results"][1]["reasons"][0]["points"] < 0
     model = client.get("/v1/model").json()
     assert model["version"] == "v0001" and model["kind"] == "stack"

@@ -46,7 +46,9 @@ def train(
     out: Path | None = typer.Option(None, "--out", help="Model directory (registry) to write."),
     json_path: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
     seed: int = typer.Option(42, "--seed"),
-    quick: bool = typer.Option(False, "--quick", help="One LightGBM setting, fewer interactions."),
+    quick: bool = typer.Option(
+        False, "--quick", help="One LightGBM setting and feature set, no CV search."
+    ),
     drop: list[str] = typer.Option([], "--drop", help="Extra columns to drop."),
     report_path: Path | None = typer.Option(None, "--report", help="Write an HTML report."),
 ) -> None:

@@ -106,7 +106,7 @@ class RiskPipeline:
 
     def expand(self, base: np.ndarray) -> np.ndarray:
         """Append the interaction columns to an encoded matrix."""
-        if not self.interactions.pairs:
+        if self.interactions.empty:
             return base
         return np.hstack([base, self.interactions.transform(base)])
 
