@@ -14,6 +14,7 @@ from finchain.regtech.accounts.model import AccountModel, cross_validate, metric
 from finchain.regtech.cli import app
 from finchain.regtech.stablecoin.checker import check_ledger
 from finchain.regtech.stablecoin.ledger import generate_ledger
+from finchain.regtech.text import classifier
 from finchain.regtech.text.classifier import TextModel, held_out_split, report
 from finchain.regtech.text.pumpdump import BurstDetector, load_events, match_events
 
@@ -120,8 +121,6 @@ def test_chinese_segmentation_path() -> None:
 def test_classify_text_cli_on_labelled_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from finchain.regtech.text import classifier
-
     monkeypatch.setenv("FINCHAIN_CACHE", str(tmp_path / "cache"))
     texts, labels = _texts(1)
     model = TextModel.fit(texts, labels, lang="en")
@@ -151,6 +150,100 @@ def test_classify_text_cli_on_labelled_file(
         app, ["classify-text", "--lang", "en"], input="pump signal moon\nlunch book\n"
     )
     assert r.exit_code == 0 and "hype" in r.output
+
+
+def _tickers(rng: random.Random, n: int) -> list[str]:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return ["".join(rng.choices(letters, k=rng.randint(3, 5))) for _ in range(n)]
+
+
+def test_english_shapes_tell_an_unseen_bare_ticker_from_chat() -> None:
+    # A coin release is often the bare ticker alone, and chat is often one short word: the
+    # letters are alike (random here), only the shape (capitals) tells them apart, and the
+    # held-out tickers and words were never seen. Lower-cased n-grams alone score ~50 %.
+    rng = random.Random(4)
+    coins = _tickers(rng, 80)
+    chat = [t.lower() for t in _tickers(rng, 80)]
+    train = coins[:50] + chat[:50]
+    labels = ["coin_release"] * 50 + ["other"] * 50
+    model = TextModel.fit(train, labels, lang="en")
+    unseen_coins = [t for t in coins[50:] if t.lower() not in {x.lower() for x in train}]
+    unseen_chat = [t for t in chat[50:] if t not in {x.lower() for x in train}]
+    assert len(unseen_coins) >= 20 and len(unseen_chat) >= 20
+    assert model.predict(unseen_coins).count("coin_release") >= len(unseen_coins) - 1
+    assert model.predict(unseen_chat).count("other") >= len(unseen_chat) - 1
+    address = "0x" + "".join(rng.choices("0123456789abcdef", k=40))
+    assert TextModel.fit([*train, address], [*labels, "coin_release"], lang="en").predict(
+        ["0x" + "".join(rng.choices("0123456789abcdef", k=40))]
+    ) == ["coin_release"]
+
+
+def test_collapse_maps_the_fine_classes_to_the_answer() -> None:
+    texts, labels = _texts(2)
+    fine = [
+        ("countdown" if i % 2 else "coin_release") if y == "hype" else "other"
+        for i, y in enumerate(labels)
+    ]
+    fine_model = TextModel.fit(texts, fine, lang="en")
+    coarse = TextModel.fit(texts, fine, lang="en", collapse=classifier.EN_COLLAPSE)
+    assert set(fine_model.predict(texts)) == {"countdown", "coin_release", "other"}
+    assert set(coarse.predict(texts)) == {"hype", "other"}
+    assert classifier.EN_COLLAPSE["delay_cancel"] == "hype"
+    assert classifier.EN_COLLAPSE["other"] == "other"
+
+
+def _write_en_corpus(root: Path) -> None:
+    rng = random.Random(5)
+    rows = []
+    phrases = {
+        "0": "next pump is on {d} at 5pm gmt on binance",
+        "1": "{n} hours left before the pump",
+        "2": "{t}",
+        "3": "{t} went up {n} percent great pump",
+        "4": "pump cancelled today due to market",
+        "5": "market update {t} looks {w}",
+    }
+    for lab, fmt in phrases.items():
+        for i in range(15):
+            msg = fmt.format(d=i, n=i + 2, t=_tickers(rng, 1)[0], w=rng.choice(["ok", "bad"]))
+            rows.append({"label": lab, "message": f"{msg} #{lab}{i}"})
+    (root / "x" / "labeled").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(root / "x" / "labeled" / "c.csv", index=False)
+
+
+def test_english_model_cached_by_an_older_version_is_retrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINCHAIN_CACHE", str(tmp_path / "cache"))
+    texts, labels = _texts(3)
+    old = TextModel.fit(texts, labels, lang="en")
+    old.version = 1  # as pickled before the six-class/shape model
+    old.save(classifier.cache_path("en"))
+    kept, how = classifier.cached_or_trained("en", tmp_path / "no-corpus")
+    assert "not retrained" in how and kept.version == 1
+    corpus = tmp_path / "corpus"
+    _write_en_corpus(corpus)
+    model, how = classifier.cached_or_trained("en", corpus)
+    assert "trained on the training split" in how
+    assert model.version == classifier.EN_MODEL_VERSION
+    assert set(model.predict(["3 hours left before the pump", "XYZQ"])) <= {"hype", "other"}
+    again, how = classifier.cached_or_trained("en", tmp_path / "no-corpus")
+    assert again.version == classifier.EN_MODEL_VERSION
+    assert how.startswith("cached model") and "not retrained" not in how
+
+
+def test_english_held_out_split_is_the_binary_one(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_en_corpus(corpus)
+    texts, labels = classifier.load_corpus("en", corpus)
+    _, xte, _, yte = held_out_split(texts, labels)
+    model, held_texts, held_labels = classifier._train_split("en", corpus, binary=True)
+    assert held_texts == xte and held_labels == yte  # the same rows as the binary split
+    assert set(model.predict(held_texts)) <= {"hype", "other"}
+    _, rep = classifier.evaluate_held_out("en", corpus)
+    assert rep.rows == len(xte) and set(rep.per_class) <= {"hype", "other"}
+    _, rep6 = classifier.evaluate_held_out("en", corpus, binary=False)
+    assert rep6.rows == len(xte) and "countdown" in rep6.per_class
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -237,3 +330,18 @@ def test_replay_and_alerts_cli(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "edges" in r.output
     r = runner.invoke(app, ["alerts", "--db", str(tmp_path / "none.sqlite")])
     assert r.exit_code != 0
+
+
+def test_bench_watch_skip_detectors_measures_only_the_models(tmp_path: Path) -> None:
+    from finchain.bench.cli import app as bench_app
+
+    out = tmp_path / "w.json"
+    r = runner.invoke(
+        bench_app,
+        ["watch", "--skip-detectors", "--data", str(tmp_path / "none"), "--json", str(out)],
+    )
+    assert r.exit_code == 0, r.output
+    figs = json.loads(out.read_text())
+    assert "f1_min" not in figs and "tx_per_s" not in figs and "seconds" in figs
+    r = runner.invoke(bench_app, ["watch", "--skip-detectors", "--skip-models"])
+    assert r.exit_code == 2 and "Invalid value" in r.output  # a usage error, no traceback
