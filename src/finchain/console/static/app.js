@@ -251,7 +251,7 @@ async function orderView(main, id) {
    <div class="card"><h3>On chain <span class="zh">链上订单</span></h3><table>
     <tr><th>buyer 核心企业</th><td>${esc(o.buyer)}</td></tr><tr><th>supplier 供应商</th><td>${esc(o.supplier)}</td></tr>
     <tr><th>amount</th><td data-testid="order-amount">${usd(oc.amount)}</td></tr><tr><th>status</th><td>${esc(oc.status)}</td></tr>
-    <tr><th>goods</th><td>${esc(oc.goods)}</td></tr><tr><th>flags</th><td>${esc(JSON.stringify(oc.flags || []))}</td></tr></table>
+    <tr><th>goods</th><td>${esc(oc.goods)}</td></tr><tr><th>flags</th><td>${(oc.flags || []).length ? (oc.flags || []).map(f => `<span class="pill bad">${esc(typeof f === "string" ? f : JSON.stringify(f))}</span>`).join(" ") : "none"}</td></tr></table>
     <h3 style="margin-top:12px">Timeline <span class="zh">业务时间线</span></h3><ul class="timeline" data-testid="timeline">
     ${o.timeline.map((e) => `<li><b>${esc(e.event)}</b> · block <a class="lnk" href="#explorer/tx/${esc(e.tx)}">${e.height}</a> · ${time(e.ts)}</li>`).join("")}</ul></div>
    <div class="card"><h3>Voucher tree <span class="zh">数字债权凭证：签发 → 拆分 → 融资</span></h3>${voucherTree(o.tree)}
