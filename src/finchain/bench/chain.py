@@ -111,6 +111,13 @@ def command(
     suite: str = typer.Option("gm", "--suite", help="gm or intl."),
     consensus: str = typer.Option("hotstuff", "--consensus"),
     rate: float = typer.Option(0.0, "--rate", help="Stress rate, tx/s (0 = 0.7 × ceiling)."),
+    payload_bytes: int = typer.Option(
+        0,
+        "--payload-bytes",
+        min=0,
+        max=60_000,
+        help="Bytes of memo carried by each transfer (payload size; 0 = a bare transfer).",
+    ),
     quick: bool = typer.Option(False, "--quick", help="About a minute."),
     profile: str = typer.Option(
         "default",
@@ -190,6 +197,7 @@ def command(
         "n_tx": n_tx,
         "phases": phases,
         "chunk_s": 0.05,
+        "payload_bytes": payload_bytes,
     }
     plan_file = workdir / "plan.json"
     plan_file.write_text(json.dumps(plan))
@@ -250,6 +258,8 @@ def command(
         "receipts_ok_sampled": res.get("receipts_ok_sampled"),
         "profile": profile,
         "nodes": len(specs) + len(light),
+        "payload_bytes": payload_bytes,
+        "tx_bytes": res.get("tx_bytes"),
     }
     if profile == "testbed":
         figures["light_headers_verified_min"] = min(
@@ -325,12 +335,15 @@ def _sign_part(job: tuple[dict[str, Any], range]) -> list[tuple[bytes, bytes]]:
     for i in indexes:
         key = keys[i % len(keys)]
         to = os.urandom(20)
+        args: dict[str, Any] = {"amount": 1, "to": to}
+        if plan.get("payload_bytes"):
+            args["memo"] = os.urandom(int(plan["payload_bytes"]))
         tx = Transaction.create(
             suite,
             key,
             contract="transfer",
             method="transfer",
-            args={"amount": 1, "to": to},
+            args=args,
             block_limit=900_000,
             chain_id=plan["chain_id"],
         )
@@ -503,4 +516,5 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
         "latency_p99_ms": float(np.percentile(lat, 99)) if n_committed else 0.0,
         "receipts_ok_sampled": f"{ok}/{len(sample)}",
         "latency_p99_stress_ms": p99_stress,
+        "tx_bytes": round(sum(len(raw) for _, raw in txs) / max(1, len(txs)), 1),
     }

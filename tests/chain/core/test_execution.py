@@ -41,6 +41,20 @@ def test_transfer_and_failed_tx_rolls_back_only_itself(make_chain: ChainFactory)
     assert c.executor.query("transfer", "total_supply") == 4_000
 
 
+def test_transfer_memo_is_carried_not_stored(make_chain: ChainFactory) -> None:
+    c = make_chain()
+    a, b = c.users[0], c.users[1]
+    to = c.address(b)
+    plain = c.tx(a, "transfer", "transfer", {"to": to, "amount": 5})
+    memo = c.tx(a, "transfer", "transfer", {"to": to, "amount": 5, "memo": b"\x01" * 4096})
+    bad = c.tx(a, "transfer", "transfer", {"to": to, "amount": 5, "memo": "text"})
+    ex = c.block([plain, memo, bad])
+    assert [r.status for r in ex.receipts] == [STATUS_OK, STATUS_OK, STATUS_FAILED]
+    assert "memo must be bytes" in ex.receipts[2].error
+    assert len(memo.encode()) > len(plain.encode()) + 4096
+    assert c.balance(b) == 1010  # both valid transfers moved 5; the memo changed nothing else
+
+
 def test_replay_block_limit_chain_id_and_signature(make_chain: ChainFactory) -> None:
     c = make_chain()
     a, b = c.users[0], c.users[1]

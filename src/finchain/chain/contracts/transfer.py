@@ -34,8 +34,14 @@ class TransferContract(Contract):
     name = "transfer"
 
     @method
-    def transfer(self, to: bytes, amount: int) -> int:
-        """Move ``amount`` from the sender to ``to``; returns the sender's new balance."""
+    def transfer(self, to: bytes, amount: int, memo: bytes = b"") -> int:
+        """Move ``amount`` from the sender to ``to``; returns the sender's new balance.
+
+        ``memo`` is an opaque note carried in the signed transaction (a payment reference; the
+        benchmark uses it to vary the payload size); it is not stored in state.
+        """
+        if type(memo) is not bytes:
+            raise ContractError("memo must be bytes")
         if type(amount) is not int or amount <= 0:
             raise ContractError("amount must be a positive integer (minor units)")
         if type(to) is not bytes or len(to) != 20:
