@@ -18,7 +18,7 @@ def run(
     once: bool = typer.Option(False, "--once", help="Exit when the replay is done."),
     quick: bool = typer.Option(False, "--quick", help="A small slice of the data (CI)."),
     limit: int | None = typer.Option(
-        None, "--limit", help="SCMS deliveries (default 1000; --quick: 36; 0: all 4,911)."
+        None, "--limit", help="SCMS deliveries (default 0: all 4,911; --quick: 36)."
     ),
     data_dir: Path = typer.Option(
         Path(".finchain/demo"), "--dir", help="Where the demo keeps data."
