@@ -108,6 +108,7 @@ class Mempool:
         config: MempoolConfig | None = None,
         is_committed: Callable[[bytes], bool] = lambda h: False,
         contract_refusal: Callable[[str], str | None] = lambda c: None,
+        is_batch_stored: Callable[[bytes], bool] = lambda d: False,
         executor: ThreadPoolExecutor | None = None,
         repropose_after_s: float = 3.0,
     ) -> None:
@@ -117,6 +118,7 @@ class Mempool:
         self.chain_id = chain_id
         self.is_committed = is_committed
         self.contract_refusal = contract_refusal
+        self.is_batch_stored = is_batch_stored
         self.executor = executor
         self.repropose_after_s = repropose_after_s
         #: admitted here, not yet cut into a batch: hash -> transaction
@@ -279,13 +281,20 @@ class Mempool:
         return True
 
     async def add_peer_batch(self, batch: Batch) -> bool:
-        """Verify every signature of a peer's batch, then record it; ``False`` if refused."""
+        """Verify every signature of a peer's batch, then record it; ``False`` if refused.
+
+        A batch the ledger came to hold while its signatures were being checked
+        (``is_batch_stored``: a block committed it and execution fetched it from a peer) is
+        valid but not pooled: pooled after its commit, it would be proposed again and every
+        transaction in it executed a second time as a rejected replay.
+        """
         if batch.digest in self._batches:
             return True
         valid = await self.verify(batch.transactions)
         if not all(valid):
             return False
-        self.add_batch(batch)
+        if not self.is_batch_stored(batch.digest):
+            self.add_batch(batch)
         return True
 
     def proposal(self, limit: int | None = None) -> list[bytes]:

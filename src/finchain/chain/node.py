@@ -96,6 +96,7 @@ class Node:
             config=config.mempool,
             is_committed=self.ledger.has_tx,
             contract_refusal=self.ledger.contract_refusal,
+            is_batch_stored=self.ledger.has_batch,
             executor=self.verify_pool,
         )
         self.ledger.verified = self.mempool.verified_hashes
@@ -335,13 +336,14 @@ class Node:
             return
         if self.mempool.has_batch(batch.digest) or self.ledger.has_batch(batch.digest):
             return
-        if await self.mempool.add_peer_batch(batch):
-            self.ledger.put_batches([batch])
-            self._batch_arrived.set()
-        else:
+        if not await self.mempool.add_peer_batch(batch):
             log.warning(
                 "batch with invalid signatures refused", extra={"digest": batch.digest.hex()}
             )
+        elif self.mempool.has_batch(batch.digest) and not self.ledger.has_batch(batch.digest):
+            # (a batch committed while it was being verified is stored already, not pooled)
+            self.ledger.put_batches([batch])
+            self._batch_arrived.set()
 
     async def _get_batches(self, digests: list[bytes]) -> dict[bytes, Batch]:
         """Every batch of a block, fetching missing ones from peers (retries until found)."""

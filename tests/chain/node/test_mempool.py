@@ -110,6 +110,22 @@ def test_peer_batch_with_a_forged_signature_is_refused() -> None:
     assert pool.proposal() == []  # not re-proposed right away
 
 
+def test_peer_batch_committed_while_verified_is_not_pooled_again() -> None:
+    stored: set[bytes] = set()
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100, is_batch_stored=stored.__contains__)
+    late = Batch([tx(4), tx(5)], SUITE)
+    stored.add(late.digest)  # a block committed it (the ledger holds it) before it arrived here
+    assert asyncio.run(pool.add_peer_batch(late))  # its signatures are valid ...
+    assert not pool.has_batch(late.digest)  # ... but it is not pooled for a second proposal
+    assert pool.proposal() == [] and len(pool) == 0
+    forged = Batch([tx(6), Transaction.from_list(SUITE, [*tx(7).to_list()[:-1], b"\x01"])], SUITE)
+    stored.add(forged.digest)
+    assert not asyncio.run(pool.add_peer_batch(forged))  # still refused when a signature fails
+    fresh = Batch([tx(8)], SUITE)
+    assert asyncio.run(pool.add_peer_batch(fresh))
+    assert pool.proposal() == [fresh.digest]
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, 30), min_size=1, max_size=60), st.integers(1, 7))
 def test_batches_partition_admitted_transactions(ids: list[int], batch_size: int) -> None:
