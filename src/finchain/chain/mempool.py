@@ -63,6 +63,9 @@ class MempoolFull(MempoolError):
         self.wanted = wanted
 
 
+#: proposed batch digests remembered before their batch arrives (oldest forgotten first)
+_PROPOSED_UNSEEN_LIMIT = 4096
+
 #: per-transaction refusal reasons (JSON-RPC error codes in :mod:`finchain.chain.rpc.jsonrpc`)
 MALFORMED = "malformed"
 TOO_LARGE = "too_large"
@@ -129,6 +132,8 @@ class Mempool:
         self._key_cache: dict[bytes, PublicKey] = {}
         self.rejected: collections.Counter[str] = collections.Counter()
         self._reserved = 0
+        #: digests another leader proposed before the batch reached this pool -> when
+        self._proposed_unseen: collections.OrderedDict[bytes, float] = collections.OrderedDict()
 
     def __len__(self) -> int:
         return len(self._known)
@@ -277,7 +282,10 @@ class Mempool:
             hashes.append(h)
             self._known.setdefault(h, now)
             self._loose.pop(h, None)
-        self._batches[batch.digest] = PooledBatch(batch, hashes, now)
+        # proposed elsewhere while it was on its way here (or being verified): held back like
+        # any batch seen in a proposal, else this node's next proposal would order it twice
+        proposed_at = self._proposed_unseen.pop(batch.digest, None)
+        self._batches[batch.digest] = PooledBatch(batch, hashes, now, proposed_at)
         return True
 
     async def add_peer_batch(self, batch: Batch) -> bool:
@@ -322,14 +330,21 @@ class Mempool:
     def mark_proposed(self, digests: Iterable[bytes]) -> None:
         """Another leader proposed these: hold them back from our own proposals for a while."""
         now = time.monotonic()
+        unseen = self._proposed_unseen
         for d in digests:
             pooled = self._batches.get(d)
             if pooled is not None:
                 pooled.proposed_at = now
+            else:  # not here yet: remember, so that it is held back when it arrives
+                unseen[d] = now
+                unseen.move_to_end(d)
+                if len(unseen) > _PROPOSED_UNSEEN_LIMIT:
+                    unseen.popitem(last=False)
 
     def on_committed(self, digests: Iterable[bytes], tx_hashes: Iterable[bytes]) -> None:
         """Forget committed batches and transactions."""
         for d in digests:
+            self._proposed_unseen.pop(d, None)
             pooled = self._batches.pop(d, None)
             if pooled is not None:
                 for h in pooled.hashes:

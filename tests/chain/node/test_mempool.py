@@ -110,6 +110,20 @@ def test_peer_batch_with_a_forged_signature_is_refused() -> None:
     assert pool.proposal() == []  # not re-proposed right away
 
 
+def test_batch_proposed_before_it_arrived_is_held_back() -> None:
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100)
+    early = Batch([tx(9), tx(10)], SUITE)
+    pool.mark_proposed([early.digest])  # another leader's proposal names it before it is here
+    assert asyncio.run(pool.add_peer_batch(early))
+    assert pool.has_batch(early.digest)
+    assert pool.proposal() == []  # held back like a batch seen in a proposal
+    other = Batch([tx(11)], SUITE)
+    assert asyncio.run(pool.add_peer_batch(other))
+    assert pool.proposal() == [other.digest]
+    pool.repropose_after_s = 0.0  # that proposal did not commit: ordered again later
+    assert set(pool.proposal()) == {early.digest, other.digest}
+
+
 def test_peer_batch_committed_while_verified_is_not_pooled_again() -> None:
     stored: set[bytes] = set()
     pool = Mempool(suite=SUITE, chain_id="c", capacity=100, is_batch_stored=stored.__contains__)
