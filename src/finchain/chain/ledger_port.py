@@ -17,6 +17,7 @@ from typing import Any
 
 from finchain.chain.config import NodeConfig
 from finchain.chain.errors import ChainError
+from finchain.chain.execution.executor import install_refusal
 from finchain.chain.net.handshake import Credentials
 from finchain.chain.net.identity import ConsortiumVerifier, encode_bundle
 from finchain.chain.types import Batch, BlockHeader, Payload, Receipt, Transaction
@@ -206,19 +207,7 @@ class Ledger:
     def contract_refusal(self, contract: str) -> str | None:
         """Why a transaction to ``contract`` cannot execute as of the committed head (not
         shipped with this node, or not installed on this chain), or ``None``."""
-        from finchain.chain.storage import state_key
-
-        info = self.registry.info(contract)
-        if info is None:
-            return f"no contract named {contract!r} is shipped with this node"
-        if info.system:
-            return None
-        installed = self.store.get_state(
-            state_key("permissions", b"installed:" + contract.encode())
-        )
-        if installed != info.code_hash:
-            return f"contract {contract!r} is not installed on this chain"
-        return None
+        return install_refusal(self.registry, self.store.get_state, contract)
 
     def has_batch(self, digest: bytes) -> bool:
         return bool(self.store.has_batch(digest))

@@ -33,13 +33,7 @@ def ensure_writable(
         raise UserInputError(f"{option} {path}: {parent} is not a directory")
     if path.exists() and not os.access(path, os.W_OK):
         raise UserInputError(f"{option} {path}: not writable")
-    try:  # access() says yes to root everywhere; only a real file tells
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise UserInputError(
-            f"{option} {path}: cannot create files in {parent} ({exc.strerror})"
-        ) from None
+    _probe(option, path, parent)
 
 
 def ensure_writable_dir(path: Path | None, option: str = "--out") -> None:
@@ -54,10 +48,16 @@ def ensure_writable_dir(path: Path | None, option: str = "--out") -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise UserInputError(f"{option} {path}: {probe} is not a directory")
+    _probe(option, path, probe)
+
+
+def _probe(option: str, path: Path, directory: Path) -> None:
+    """Create and drop a file in ``directory``: access() says yes to root everywhere, only a
+    real file tells."""
     try:
-        with tempfile.TemporaryFile(dir=probe):
+        with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
         raise UserInputError(
-            f"{option} {path}: cannot create files in {probe} ({exc.strerror})"
+            f"{option} {path}: cannot create files in {directory} ({exc.strerror})"
         ) from None

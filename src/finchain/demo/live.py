@@ -40,19 +40,13 @@ class LiveSide:
         self._thread = threading.Thread(target=self._main, name="finchain-console", daemon=True)
 
     def start(self, timeout: float = 60.0) -> None:
-        import socket
+        from finchain.chain.network import port_in_use
 
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:  # say "in use" in one line, before uvicorn logs its own failure at length
-            probe.bind((self.host, self.port))
-        except OSError as exc:
+        # say "in use" in one line, before uvicorn logs its own failure at length
+        if port_in_use(self.host, self.port):
             raise ConsoleError(
-                f"console port {self.host}:{self.port} is not available ({exc.strerror}); "
-                "pick another with --port"
-            ) from None
-        finally:
-            probe.close()
+                f"console port {self.host}:{self.port} is not available; pick another with --port"
+            )
         self._thread.start()
         if not self._ready.wait(timeout):
             raise ConsoleError("console did not start in time")

@@ -634,6 +634,21 @@ def _make_context(ex: _Run, contract: str, caller: str | None, depth: int) -> _C
     return cls(ex, contract, caller, depth)
 
 
+def install_refusal(
+    registry: ContractRegistry, read: Callable[[bytes], bytes | None], contract: str
+) -> str | None:
+    """Why ``contract`` cannot run on a chain whose state ``read`` answers (not shipped with
+    this node, or not installed by governance), or ``None``."""
+    info = registry.info(contract)
+    if info is None:
+        return f"no contract named {contract!r} is shipped with this node"
+    if not info.system and (
+        read(state_key("permissions", b"installed:" + contract.encode())) != info.code_hash
+    ):
+        return f"contract {contract!r} is not installed on this chain"
+    return None
+
+
 class _AclCache:
     """Per-block cache of install/ACL decisions, dropped whenever a system contract writes."""
 
@@ -648,15 +663,8 @@ class _AclCache:
     def _rule(self, contract: str) -> Any:
         rule = self.rules.get(contract, _MISSING)
         if rule is _MISSING:
-            info = self._registry.info(contract)
-            if info is None:
-                rule = f"no contract named {contract!r} is shipped with this node"
-            elif not info.system and (
-                self._run.read(state_key("permissions", b"installed:" + contract.encode()))
-                != info.code_hash
-            ):
-                rule = f"contract {contract!r} is not installed on this chain"
-            else:
+            rule = install_refusal(self._registry, self._run.read, contract)
+            if rule is None:
                 raw = self._run.read(state_key("permissions", b"acl:" + contract.encode()))
                 rule = _OPEN if raw is None else _parse_acl(raw)
             self.rules[contract] = rule
@@ -692,4 +700,5 @@ __all__ = [
     "SignatureChecker",
     "compute_state_digest",
     "compute_write_set_digest",
+    "install_refusal",
 ]
