@@ -110,29 +110,10 @@ def test_risk_train_out_checked_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], under_a_file: Path
 ) -> None:
     # the data file does not even exist: the --out check must come first
-    line = error_line(
-        capsys,
-        "risk",
-        "train",
-        "--data",
-        tmp_path / "none.csv",
-        "--target",
-        "y",
-        "--out",
-        under_a_file.parent,
-    )
+    train = ("risk", "train", "--data", tmp_path / "none.csv", "--target", "y")
+    line = error_line(capsys, *train, "--out", under_a_file.parent)
     assert line.startswith("error: --out")
-    line = error_line(
-        capsys,
-        "risk",
-        "train",
-        "--data",
-        tmp_path / "none.csv",
-        "--target",
-        "y",
-        "--json",
-        under_a_file,
-    )
+    line = error_line(capsys, *train, "--json", under_a_file)
     assert line.startswith("error: --json")
 
 

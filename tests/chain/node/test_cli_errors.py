@@ -147,11 +147,13 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 BOB = "00112233445566778899aabbccddeeff00112233"
 
 
+def send_on(net: Path) -> tuple[object, ...]:
+    """``tx send`` with the network's admin key, to its first validator."""
+    return ("tx", "send", "--key", net / "users" / "admin.key", "--network", net)
+
+
 def test_tx_send_through_network_dir(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    key = net / "users" / "admin.key"
-    code, out, err = cli(
-        capsys, "tx", "send", "--key", key, "--network", net, "--to", BOB, "--amount", "5"
-    )
+    code, out, err = cli(capsys, *send_on(net), "--to", BOB, "--amount", "5")
     assert code == 0, err
     assert '"ok": true' in out
     code, out, err = cli(capsys, "block", "show", "1", "--network", net)
@@ -159,25 +161,16 @@ def test_tx_send_through_network_dir(net: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_tx_send_failed_transaction_exits_1(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    key = net / "users" / "admin.key"
-    code, out, err = cli(
-        capsys, "tx", "send", "--key", key, "--network", net, "--to", BOB, "--amount", str(10**18)
-    )
+    code, out, err = cli(capsys, *send_on(net), "--to", BOB, "--amount", str(10**18))
     assert code == 1
     assert '"ok": false' in out  # the receipt is still printed
     assert "transaction failed: insufficient balance" in one_error_line(err)
 
 
 def test_tx_send_unknown_contract_says_why(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    key = net / "users" / "admin.key"
     code, _, err = cli(
         capsys,
-        "tx",
-        "send",
-        "--key",
-        key,
-        "--network",
-        net,
+        *send_on(net),
         "--contract",
         "nosuch",
         "--method",
@@ -194,22 +187,8 @@ def test_json_paths_checked_up_front(net: Path, capsys: pytest.CaptureFixture[st
     bad = "/nonexistent-dir/x.json"
     code, out, err = cli(capsys, "chain", "status", net, "--json", bad)
     assert code == 1 and "/nonexistent-dir" in one_error_line(err) and out == ""
-    key = net / "users" / "admin.key"
-    code, out, err = cli(
-        capsys,
-        "tx",
-        "send",
-        "--key",
-        key,
-        "--network",
-        net,
-        "--to",
-        BOB,
-        "--amount",
-        "1",
-        "--json",
-        bad,
-    )
+    code, out, err = cli(capsys, *send_on(net), "--to", BOB, "--amount", "1", "--json", bad)
     assert code == 1 and "does not exist" in one_error_line(err) and out == ""
+    key = net / "users" / "admin.key"
     code, _, err = cli(capsys, "tx", "send", "--key", key, "--url", "http://x", "--network", net)
     assert code == 1 and "not both" in one_error_line(err)
