@@ -47,6 +47,9 @@ class PeerConfig:
     role: str = "validator"
 
 
+BATCH_VERIFICATION = ("attested", "all")
+
+
 @dataclass(frozen=True, slots=True)
 class MempoolConfig:
     """Admission and batching limits."""
@@ -60,6 +63,11 @@ class MempoolConfig:
     max_block_batches: int = 64  #: batch digests per proposal
     min_block_interval_ms: int = 100  #: a leader waits this long after the previous proposal
     empty_block_interval_ms: int = 250  #: with nothing to order, propose empty blocks this often
+    #: peer batches' signatures checked by f + 1 validators that attest them ("attested"), or
+    #: by every validator ("all")
+    batch_verification: str = "attested"
+    #: an unverified peer batch still unattested after this long is checked here
+    attest_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,11 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"node config {path}: {exc}") from exc
     if config.role not in ROLES:
         raise ConfigError(f"node config {path}: role {config.role!r} is not one of {ROLES}")
+    if config.mempool.batch_verification not in BATCH_VERIFICATION:
+        raise ConfigError(
+            f"node config {path}: mempool.batch_verification"
+            f" {config.mempool.batch_verification!r} is not one of {BATCH_VERIFICATION}"
+        )
     return config
 
 

@@ -13,9 +13,15 @@ dropped silently.
 
 **Dissemination**: admitted transactions are cut into :class:`~finchain.chain.types.Batch` es
 (``batch_size`` or ``batch_interval_ms``, whichever first) that the node stores and broadcasts to
-every validator. Batches from peers (:meth:`Mempool.add_peer_batch`) get the same signature check.
+every validator. Batches from peers (:meth:`Mempool.add_peer_batch`) get the same signature check
+— or, under *attested verification* (the node's default, see :mod:`finchain.chain.node`), only
+``f + 1`` validators check a batch's signatures and sign that it is valid; every other validator
+pools it unverified (:meth:`Mempool.add_unverified_batch`) until ``f + 1`` such attestations
+arrive (:meth:`Mempool.certify`), at least one of them from an honest validator.
 Consensus orders only batch digests: :meth:`Mempool.proposal` hands the leader the digests of
-batches that are stored here and not yet committed (nor proposed in the last few seconds).
+batches that are stored here, known valid, and not yet committed (nor proposed in the last few
+seconds). :attr:`Mempool.verified_hashes` (what execution may skip re-checking) holds only
+transactions of batches known valid.
 
 >>> import asyncio
 >>> from finchain.crypto import get_suite
@@ -97,6 +103,8 @@ class PooledBatch:
     hashes: list[bytes]
     received: float
     proposed_at: float | None = None
+    #: its signatures are known valid (checked here, or attested by ``f + 1`` validators)
+    verified: bool = True
 
 
 class Mempool:
@@ -128,6 +136,8 @@ class Mempool:
         self._loose: dict[bytes, Transaction] = {}
         #: every uncommitted transaction hash known here -> admission time
         self._known: dict[bytes, float] = {}
+        #: uncommitted transaction hashes whose signatures are known valid
+        self._verified: set[bytes] = set()
         self._batches: collections.OrderedDict[bytes, PooledBatch] = collections.OrderedDict()
         self._key_cache: dict[bytes, PublicKey] = {}
         self.rejected: collections.Counter[str] = collections.Counter()
@@ -145,8 +155,9 @@ class Mempool:
 
     @property
     def verified_hashes(self) -> Container[bytes]:
-        """Hashes of pending transactions whose signatures this pool has checked."""
-        return self._known
+        """Hashes of pending transactions whose signatures are known valid (checked here or
+        attested by ``f + 1`` validators); execution skips re-checking exactly these."""
+        return self._verified
 
     def admitted_at(self, tx_hash: bytes) -> float | None:
         return self._known.get(tx_hash)
@@ -211,6 +222,7 @@ class Mempool:
                 out[i] = Admission(tx.hash, DUPLICATE, "transaction already pending or committed")
             else:
                 self._known[tx.hash] = now
+                self._verified.add(tx.hash)
                 self._loose[tx.hash] = tx
                 out[i] = Admission(tx.hash)
         result = [a for a in out if a is not None]
@@ -272,9 +284,24 @@ class Mempool:
         return pooled.batch if pooled else None
 
     def add_batch(self, batch: Batch) -> bool:
-        """Record a batch whose signatures were already checked; ``False`` if already known."""
+        """Record a batch whose signatures were already checked; ``False`` if already known
+        (a known but unverified batch becomes verified)."""
+        if batch.digest in self._batches:
+            self.certify(batch.digest)
+            return False
+        self._pool(batch, verified=True)
+        return True
+
+    def add_unverified_batch(self, batch: Batch) -> bool:
+        """Pool a peer's batch without checking its signatures: not proposable, and its
+        transactions not in :attr:`verified_hashes`, until :meth:`certify` or a local check
+        (:meth:`unverified_since`); ``False`` if already known."""
         if batch.digest in self._batches:
             return False
+        self._pool(batch, verified=False)
+        return True
+
+    def _pool(self, batch: Batch, *, verified: bool) -> None:
         now = time.monotonic()
         hashes = []
         for tx in batch.transactions:
@@ -282,11 +309,31 @@ class Mempool:
             hashes.append(h)
             self._known.setdefault(h, now)
             self._loose.pop(h, None)
+        if verified:
+            self._verified.update(hashes)
         # proposed elsewhere while it was on its way here (or being verified): held back like
         # any batch seen in a proposal, else this node's next proposal would order it twice
         proposed_at = self._proposed_unseen.pop(batch.digest, None)
-        self._batches[batch.digest] = PooledBatch(batch, hashes, now, proposed_at)
+        self._batches[batch.digest] = PooledBatch(batch, hashes, now, proposed_at, verified)
+
+    def is_verified(self, digest: bytes) -> bool:
+        """Whether a pooled batch's signatures are known valid (``False`` if not pooled)."""
+        pooled = self._batches.get(digest)
+        return pooled is not None and pooled.verified
+
+    def certify(self, digest: bytes) -> bool:
+        """A pooled batch is known valid (``f + 1`` attestations, or checked here at last);
+        ``True`` if this changed anything."""
+        pooled = self._batches.get(digest)
+        if pooled is None or pooled.verified:
+            return False
+        pooled.verified = True
+        self._verified.update(pooled.hashes)
         return True
+
+    def unverified_since(self, before: float) -> list[Batch]:
+        """Pooled batches still unverified that arrived before ``before`` (monotonic time)."""
+        return [p.batch for p in self._batches.values() if not p.verified and p.received < before]
 
     async def add_peer_batch(self, batch: Batch) -> bool:
         """Verify every signature of a peer's batch, then record it; ``False`` if refused.
@@ -296,14 +343,25 @@ class Mempool:
         valid but not pooled: pooled after its commit, it would be proposed again and every
         transaction in it executed a second time as a rejected replay.
         """
-        if batch.digest in self._batches:
+        if self.is_verified(batch.digest):
             return True
         valid = await self.verify(batch.transactions)
         if not all(valid):
+            self.discard(batch.digest)
             return False
-        if not self.is_batch_stored(batch.digest):
+        if batch.digest in self._batches:  # pooled unverified: now checked here
+            self.certify(batch.digest)
+        elif not self.is_batch_stored(batch.digest):
             self.add_batch(batch)
         return True
+
+    def discard(self, digest: bytes) -> None:
+        """Forget a pooled batch that turned out invalid (its transactions with it)."""
+        pooled = self._batches.pop(digest, None)
+        if pooled is not None:
+            for h in pooled.hashes:
+                self._known.pop(h, None)
+                self._verified.discard(h)
 
     def proposal(self, limit: int | None = None) -> list[bytes]:
         """Digests to propose: stored, uncommitted, not proposed within ``repropose_after_s``."""
@@ -311,6 +369,8 @@ class Mempool:
         now = time.monotonic()
         out: list[bytes] = []
         for digest, pooled in self._batches.items():
+            if not pooled.verified:
+                continue
             if pooled.proposed_at is not None and now - pooled.proposed_at < self.repropose_after_s:
                 continue
             pooled.proposed_at = now
@@ -323,7 +383,7 @@ class Mempool:
         """Whether :meth:`proposal` would return at least one digest now."""
         now = time.monotonic()
         return any(
-            p.proposed_at is None or now - p.proposed_at >= self.repropose_after_s
+            p.verified and (p.proposed_at is None or now - p.proposed_at >= self.repropose_after_s)
             for p in self._batches.values()
         )
 
@@ -349,8 +409,10 @@ class Mempool:
             if pooled is not None:
                 for h in pooled.hashes:
                     self._known.pop(h, None)
+                    self._verified.discard(h)
         for h in tx_hashes:
             self._known.pop(h, None)
+            self._verified.discard(h)
             self._loose.pop(h, None)
 
     def expire(self, head: int) -> int:
@@ -359,6 +421,7 @@ class Mempool:
         for h in gone:
             del self._loose[h]
             self._known.pop(h, None)
+            self._verified.discard(h)
         return len(gone)
 
     def batch_count(self) -> int:

@@ -69,6 +69,20 @@ class NodeMetrics:
         self.batches_fetched = Counter(
             "finchain_batches_fetched", "Batches fetched from peers", registry=r
         )
+        self.batches_checked = Counter(
+            "finchain_batches_checked",
+            "Peer batches whose signatures this node checked itself",
+            ["why"],
+            registry=r,
+        )
+        self.batches_attested = Counter(
+            "finchain_batches_attested",
+            "Peer batches accepted on f + 1 validators' attestations (signatures not re-checked)",
+            registry=r,
+        )
+        self.batch_acks_refused = Counter(
+            "finchain_batch_acks_refused", "Batch attestations whose signature failed", registry=r
+        )
         self._window: collections.deque[tuple[float, int]] = collections.deque()
 
     def on_block(self, height: int, n_txs: int, now: float | None = None) -> None:

@@ -15,6 +15,19 @@ The node is the I/O shell around pure parts:
   proof with the algorithm's ``verify_commit_proof`` against the genesis validator set and
   executes them the same way.
 
+**Attested batch verification** (``mempool.batch_verification: attested``, the default): a client
+signature is checked by ``f + 1`` validators, not all ``n``. The validator that admitted a batch
+(it checked every signature) and the next ``f`` validators after it in replica order (they check
+it on arrival) each broadcast a signed attestation ``BATCH_ACK`` (:func:`~finchain.chain.proofs.
+batch_ack_bytes` over the batch digest, which hashes the whole batch, signatures included). Every
+other validator pools the batch unverified — not proposable, not trusted by execution — until it
+holds ``f + 1`` valid attestations from distinct validators: at most ``f`` are faulty, so at least
+one honest validator checked every signature. A batch still unattested after
+``attest_timeout_ms`` (a verifier crashed or was cut off) is checked locally, and execution
+re-checks any transaction not known valid, so a missing attestation costs CPU, never safety or
+liveness. For 4 validators this is 2 verifications per transaction instead of 4. Batches
+forwarded by an observer are assigned to ``f + 1`` validators by digest.
+
 Roles: a *validator* runs consensus and accepts transactions; an *observer* never votes — it
 follows by block sync only, checks every commit proof, serves reads, and forwards submitted
 transactions' batches to validators.
@@ -23,6 +36,7 @@ transactions' batches to validators.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -43,6 +57,7 @@ from finchain.chain.consensus.base import (
     Send,
     SetTimer,
     SyncRequired,
+    max_faulty,
 )
 from finchain.chain.errors import ChainError
 from finchain.chain.mempool import Mempool
@@ -125,6 +140,15 @@ class Node:
         self._hdr_sigs: dict[int, dict[int, tuple[bytes, bytes]]] = {}
         self._hdr_done_below = 0
         self._last_proposal = 0.0
+        self._attested = config.mempool.batch_verification == "attested"
+        self._f = max_faulty(len(self.validators))
+        #: batch digest -> replica -> attestation signature (not yet checked)
+        self._acks: collections.OrderedDict[bytes, dict[int, bytes]] = collections.OrderedDict()
+        self._acks_checking: set[bytes] = set()
+        #: digests with f + 1 valid attestations whose batch has not arrived yet
+        self._attested_early: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        self._late_checks: set[bytes] = set()
+        self._late_scan = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -141,7 +165,9 @@ class Node:
         self._stop = asyncio.Event()
         self._batch_arrived = asyncio.Event()
         for batch in self.ledger.pending_batches():
-            self.mempool.add_batch(batch)
+            # stored before a restart: checked again (after attest_timeout_ms) before proposing
+            # or trusting it, since the store also keeps batches fetched for execution
+            self.mempool.add_unverified_batch(batch)
         cfg = self.config
         dial = {
             p.name: PeerAddress(p.host, p.p2p_port)
@@ -316,6 +342,7 @@ class Node:
                 self._publish_batch(batch)
                 if self.mempool.loose < cfg.batch_size:
                     break
+            self._check_unattested()
 
     def _publish_batch(self, batch: Batch) -> None:
         assert self.net is not None
@@ -323,24 +350,139 @@ class Node:
         self.net.broadcast(
             m.pack(m.BATCH, batch.encode()), [v for v in self.validators if v != self.config.name]
         )
+        if self.replica_id is not None and self._attested:
+            self._send_ack(batch.digest)  # admission checked every signature
         self._batch_arrived.set()
+
+    def _verifiers(self, origin: int | None, digest: bytes) -> set[int]:
+        """Replicas that check a batch's signatures: its origin and the ``f`` after it (or, for
+        a batch from a non-validator, ``f + 1`` replicas starting at one chosen by digest)."""
+        n = len(self.validators)
+        start = origin if origin is not None else digest[0] % n
+        return {(start + k) % n for k in range(self._f + 1)}
+
+    def _send_ack(self, digest: bytes) -> None:
+        from finchain.chain.proofs import batch_ack_bytes
+
+        assert self.net is not None and self.replica_id is not None
+        sig = self.suite.sign(self.ledger.key, batch_ack_bytes(self.ledger.chain_id, digest))
+        self.net.broadcast(
+            m.pack(m.BATCH_ACK, digest, self.replica_id, sig),
+            [v for v in self.validators if v != self.config.name],
+        )
+
+    def _on_batch_ack(self, peer: str, digest: bytes, replica: int, sig: bytes) -> None:
+        """Collect attestations; check them once ``f + 1`` distinct replicas have sent one."""
+        if not 0 <= replica < len(self.validators) or self.validators[replica] != peer:
+            return  # attestations are taken only first-hand from their signer
+        if replica == self.replica_id or len(digest) > 64 or len(sig) > 256:
+            return
+        if self.mempool.is_verified(digest) or digest in self._attested_early:
+            return
+        acks = self._acks.get(digest)
+        if acks is None:
+            acks = self._acks[digest] = {}
+            if len(self._acks) > 8192:
+                self._acks.popitem(last=False)
+        acks.setdefault(replica, sig)
+        if len(acks) >= self._f + 1 and digest not in self._acks_checking:
+            self._acks_checking.add(digest)
+            self._spawn(self._check_acks(digest))
+
+    async def _check_acks(self, digest: bytes) -> None:
+        from finchain.chain.proofs import batch_ack_bytes
+
+        try:
+            acks = dict(self._acks.get(digest, {}))
+            message = batch_ack_bytes(self.ledger.chain_id, digest)
+            keys = self.ledger.validator_keys.keys
+            items = [(keys[r], message, s) for r, s in acks.items()]
+            assert self._loop is not None
+            results = await self._loop.run_in_executor(
+                None, lambda: self.suite.verify_batch(items, executor=self.verify_pool)
+            )
+            good = 0
+            for (r, _), ok in zip(acks.items(), results, strict=True):
+                if ok:
+                    good += 1
+                else:
+                    self.metrics.batch_acks_refused.inc()
+                    self._acks.get(digest, {}).pop(r, None)
+            if good < self._f + 1:
+                return
+            self._acks.pop(digest, None)
+            if self.mempool.certify(digest):
+                self.metrics.batches_attested.inc()
+                self._batch_arrived.set()
+            elif not self.mempool.has_batch(digest) and not self.ledger.has_batch(digest):
+                self._attested_early[digest] = None
+                if len(self._attested_early) > 8192:
+                    self._attested_early.popitem(last=False)
+        finally:
+            self._acks_checking.discard(digest)
+        pending = self._acks.get(digest)
+        if pending is not None and len(pending) >= self._f + 1:
+            self._acks_checking.add(digest)  # more arrived while checking (some were bad)
+            self._spawn(self._check_acks(digest))
+
+    def _check_unattested(self) -> None:
+        """Check here the pooled batches whose attestations did not come in time."""
+        now = time.monotonic()
+        if now - self._late_scan < 0.25:
+            return
+        self._late_scan = now
+        timeout = self.config.mempool.attest_timeout_ms / 1000
+        for batch in self.mempool.unverified_since(now - timeout)[:64]:
+            if batch.digest not in self._late_checks:
+                self._late_checks.add(batch.digest)
+                self._spawn(self._check_late(batch))
+
+    async def _check_late(self, batch: Batch) -> None:
+        try:
+            self.metrics.batches_checked.labels("late").inc()
+            if await self.mempool.add_peer_batch(batch):
+                self._batch_arrived.set()
+            else:
+                log.warning(
+                    "batch with invalid signatures refused", extra={"digest": batch.digest.hex()}
+                )
+        finally:
+            self._late_checks.discard(batch.digest)
 
     async def submit_batch_from_observer(self, batch: Batch) -> None:
         """An observer forwards admitted transactions as a batch to every validator."""
         self._publish_batch(batch)
 
-    async def _on_peer_batch(self, raw: bytes) -> None:
+    async def _on_peer_batch(self, peer: str, raw: bytes) -> None:
         try:
             batch = Batch.decode(raw, self.suite)
         except ValueError:
             return
-        if self.mempool.has_batch(batch.digest) or self.ledger.has_batch(batch.digest):
+        digest = batch.digest
+        if self.mempool.has_batch(digest) or self.ledger.has_batch(digest):
             return
+        origin = self.validators.index(peer) if peer in self.validators else None
+        if (
+            self._attested
+            and self.replica_id is not None
+            and self.replica_id not in self._verifiers(origin, digest)
+        ):
+            # f + 1 other validators check it: pool it unverified until they attest
+            if self._attested_early.pop(digest, None) is not None:
+                self.mempool.add_batch(batch)
+                self.metrics.batches_attested.inc()
+                self._batch_arrived.set()
+            else:
+                self.mempool.add_unverified_batch(batch)
+            self.ledger.put_batches([batch])
+            return
+        self.metrics.batches_checked.labels("assigned").inc()
         if not await self.mempool.add_peer_batch(batch):
-            log.warning(
-                "batch with invalid signatures refused", extra={"digest": batch.digest.hex()}
-            )
-        elif self.mempool.has_batch(batch.digest) and not self.ledger.has_batch(batch.digest):
+            log.warning("batch with invalid signatures refused", extra={"digest": digest.hex()})
+            return
+        if self._attested and self.replica_id is not None:
+            self._send_ack(digest)
+        if self.mempool.has_batch(digest) and not self.ledger.has_batch(digest):
             # (a batch committed while it was being verified is stored already, not pooled)
             self.ledger.put_batches([batch])
             self._batch_arrived.set()
@@ -404,7 +546,7 @@ class Node:
             self._on_consensus(peer, msg[1])
         elif kind == m.BATCH:
             if self.is_validator or peer in self.validators:
-                self._spawn(self._on_peer_batch(msg[1]))
+                self._spawn(self._on_peer_batch(peer, msg[1]))
         elif kind == m.BATCH_REQ:
             found = []
             for d in msg[2][:256]:
@@ -421,6 +563,14 @@ class Node:
             self._answer_sync(peer, msg[1], int(msg[2]), int(msg[3]))
         elif kind == m.HDR_SIG:
             self._on_header_sig(int(msg[1]), bytes(msg[2]), int(msg[3]), bytes(msg[4]))
+        elif kind == m.BATCH_ACK:
+            if self.is_validator and self._attested:
+                try:
+                    digest, replica, sig = bytes(msg[1]), int(msg[2]), bytes(msg[3])
+                except (IndexError, TypeError, ValueError):
+                    log.warning("malformed batch attestation", extra={"peer": peer})
+                    return
+                self._on_batch_ack(peer, digest, replica, sig)
         elif kind == m.STATUS:
             self._peer_heights[peer] = int(msg[1])
             self._peer_roles[peer] = str(msg[2])

@@ -47,6 +47,7 @@ from finchain.crypto import CryptoSuite, PrivateKey, PublicKey
 from finchain.crypto.merkle import MerkleProof, MerkleTree, verify_proof
 
 HEADER_VOTE_TAG = "finchain-header-vote"
+BATCH_ACK_TAG = "finchain-batch-valid"
 
 
 class ProofError(ChainError):
@@ -204,6 +205,12 @@ def header_vote_bytes(suite: CryptoSuite, header: BlockHeader, chain_id: str) ->
 def sign_header(suite: CryptoSuite, key: PrivateKey, header: BlockHeader, chain_id: str) -> bytes:
     """A validator's signature attesting it executed ``header`` with these results."""
     return suite.sign(key, header_vote_bytes(suite, header, chain_id))
+
+
+def batch_ack_bytes(chain_id: str, digest: bytes) -> bytes:
+    """What a validator signs to attest that every signature in batch ``digest`` verifies
+    (the digest hashes the whole encoded batch, signatures included)."""
+    return encode_trusted([BATCH_ACK_TAG, chain_id, digest])
 
 
 @dataclass(frozen=True, slots=True)

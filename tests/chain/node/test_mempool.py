@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -138,6 +139,38 @@ def test_peer_batch_committed_while_verified_is_not_pooled_again() -> None:
     fresh = Batch([tx(8)], SUITE)
     assert asyncio.run(pool.add_peer_batch(fresh))
     assert pool.proposal() == [fresh.digest]
+
+
+def test_unverified_batch_is_neither_proposed_nor_trusted_until_certified() -> None:
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100)
+    t20 = tx(20)
+    b = Batch([t20, tx(21)], SUITE)
+    assert pool.add_unverified_batch(b)
+    assert pool.has_batch(b.digest) and not pool.is_verified(b.digest)
+    assert pool.proposal() == [] and not pool.has_proposable()
+    assert t20.hash not in pool.verified_hashes  # execution would check it itself
+    assert len(pool) == 2  # ... but it is pending: a client resubmission is a duplicate
+    assert pool.certify(b.digest) and not pool.certify(b.digest)
+    assert t20.hash in pool.verified_hashes and pool.proposal() == [b.digest]
+    pool.on_committed([b.digest], [])
+    assert t20.hash not in pool.verified_hashes and len(pool) == 0
+
+
+def test_unattested_batch_checked_late_is_certified_or_discarded() -> None:
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100)
+    good = Batch([tx(22)], SUITE)
+    t23 = tx(23)
+    forged = Batch([Transaction.from_list(SUITE, [*t23.to_list()[:-1], tx(24).signature])], SUITE)
+    assert pool.add_unverified_batch(good) and pool.add_unverified_batch(forged)
+    assert {b.digest for b in pool.unverified_since(time.monotonic() + 1)} == {
+        good.digest,
+        forged.digest,
+    }
+    assert pool.unverified_since(0.0) == []  # none arrived that long ago
+    assert asyncio.run(pool.add_peer_batch(good))  # checked here: now verified
+    assert not asyncio.run(pool.add_peer_batch(forged))  # a signature fails: dropped
+    assert not pool.has_batch(forged.digest) and t23.hash not in pool._known
+    assert pool.proposal() == [good.digest] and len(pool) == 1
 
 
 @settings(max_examples=25, deadline=None)

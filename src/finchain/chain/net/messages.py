@@ -11,6 +11,7 @@ SYNC_REQ  ``[5, rid, from_height, count]``             "send me committed blocks
 SYNC_RSP  ``[6, rid, [[h, block_id, payload, proof]…], head]``  commit records, ascending
 STATUS    ``[7, height, role]``                        periodic: this node's committed height
 HDR_SIG   ``[8, height, header_hash, replica, sig]``   a validator attests a header it executed
+BATCH_ACK ``[9, digest, replica, sig]``                a validator attests a batch's signatures
 ========  ===========================================  ============================================
 """
 
@@ -28,6 +29,7 @@ SYNC_REQ = 5
 SYNC_RSP = 6
 STATUS = 7
 HDR_SIG = 8
+BATCH_ACK = 9
 
 
 def pack(*fields: Any) -> bytes:
@@ -43,6 +45,6 @@ def unpack(data: bytes) -> list[Any]:
         raise ValueError(f"malformed node message: {exc}") from None
     if not isinstance(value, list) or not value or not isinstance(value[0], int):
         raise ValueError("malformed node message")
-    if not CONSENSUS <= value[0] <= HDR_SIG:
+    if not CONSENSUS <= value[0] <= BATCH_ACK:
         raise ValueError(f"unknown node message kind {value[0]}")
     return value
