@@ -98,6 +98,8 @@ def test_scf_replay_refuses_bad_chunk_and_limit(capsys: pytest.CaptureFixture[st
 def test_bench_chain_refuses_zero_validators(capsys: pytest.CaptureFixture[str]) -> None:
     line = error_line(capsys, "bench", "chain", "--validators", "0", "--quick")
     assert "--validators must be at least 1" in line
+    line = error_line(capsys, "bench", "chain", "--verification", "some", "--quick")
+    assert "--verification 'some': use one of attested, all" in line
 
 
 def test_bench_json_checked_before_the_benchmark(
