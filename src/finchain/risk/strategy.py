@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -136,7 +137,9 @@ def optimise_strategy(
         if a_min > 0:
             n_s = float((seg == name).sum())
             rows.append(np.where(s_idx == s, nn, 0.0))
-            lo.append(a_min * n_s)
+            # approvals are whole applicants: a rate of 1e-9 of 20 still needs one (the
+            # solver's feasibility tolerance would otherwise accept none)
+            lo.append(float(math.ceil(a_min * n_s - 1e-9)))
             hi.append(np.inf)
     if budget is not None:
         rows.append(nn * ll)
