@@ -91,6 +91,23 @@ def measure_verify_cpu_rate(suite_name: str, n: int = 400) -> float:
     return n / max(1e-9, time.thread_time() - start)
 
 
+def _signatures_checked(urls: list[str]) -> dict[str, int]:
+    """Client signatures the validators checked, summed by occasion (their ``/metrics``)."""
+    import httpx
+
+    out: dict[str, int] = {}
+    for url in urls:
+        try:
+            text = httpx.get(url + "/metrics", timeout=5.0).text
+        except httpx.HTTPError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("finchain_client_signatures_checked{"):
+                where = line.split('where="', 1)[1].split('"', 1)[0]
+                out[where] = out.get(where, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
 def _phases(rate: float, quick: bool, min_total: int) -> list[tuple[str, float, float]]:
     """``(name, rate, seconds)`` for stress, spike and stability.
 
@@ -241,6 +258,7 @@ def command(
         if load.returncode != 0:
             raise typer.Exit(load.returncode)
         rss = [_peak_rss_mb(pid) for pid in pids.values()]
+        checked = _signatures_checked([sp.rpc_url for sp in specs if sp.role == "validator"])
         res = json.loads(result_file.read_text())
         if profile == "testbed":
             time.sleep(3.0)  # light nodes poll every 0.2 s: let them reach the head
@@ -267,6 +285,11 @@ def command(
         "signature_checks_per_tx": checkers,
         "sig_ceiling_attested_tps": round(attested_ceiling, 1),
         "tps_over_attested_ceiling": round(res["tps_stress"] / attested_ceiling, 3),
+        "signature_checks_per_tx_measured": (
+            round(sum(checked.values()) / res["committed"], 3) if res["committed"] else None
+        ),
+        "signature_checks_late": checked.get("late", 0),
+        "signature_checks_execution": checked.get("execution", 0),
         "peak_rss_mb": round(max(rss), 1) if rss else None,
         "sig_verify_per_cpu_s": round(verify_cpu_rate, 1),
         "sig_ceiling_cpu_tps": round(cpu_ceiling, 1),

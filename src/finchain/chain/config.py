@@ -67,7 +67,7 @@ class MempoolConfig:
     #: by every validator ("all")
     batch_verification: str = "attested"
     #: an unverified peer batch still unattested after this long is checked here
-    attest_timeout_ms: int = 1000
+    attest_timeout_ms: int = 2000
 
 
 @dataclass(frozen=True, slots=True)

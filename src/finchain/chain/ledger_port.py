@@ -157,6 +157,8 @@ class Ledger:
         )
         #: hashes whose signatures the node already checked (the mempool's pending set)
         self.verified: Container[bytes] | None = None
+        #: client signatures execution had to check itself (not known valid beforehand)
+        self.signatures_checked = 0
         options = {**self.genesis.consensus_config, **config.consensus_options}
         self._consensus_config = consensus_config(self.suite, self.chain_id, options)
 
@@ -253,6 +255,7 @@ class Ledger:
                     continue
                 items.append((key, txs[i].signing_bytes(), txs[i].signature))
                 where.append(i)
+            self.signatures_checked += len(items)
             for i, ok in zip(where, self.suite.verify_batch(items), strict=True):
                 out[i] = ok
         return out

@@ -121,6 +121,7 @@ class Mempool:
         contract_refusal: Callable[[str], str | None] = lambda c: None,
         is_batch_stored: Callable[[bytes], bool] = lambda d: False,
         executor: ThreadPoolExecutor | None = None,
+        peer_executor: ThreadPoolExecutor | None = None,
         repropose_after_s: float = 3.0,
     ) -> None:
         self.config = config or MempoolConfig()
@@ -131,6 +132,9 @@ class Mempool:
         self.contract_refusal = contract_refusal
         self.is_batch_stored = is_batch_stored
         self.executor = executor
+        #: peer batches' checks run on their own threads, so that they do not queue behind a
+        #: backlog of client admissions (they are what the next blocks need)
+        self.peer_executor = peer_executor or executor
         self.repropose_after_s = repropose_after_s
         #: admitted here, not yet cut into a batch: hash -> transaction
         self._loose: dict[bytes, Transaction] = {}
@@ -141,6 +145,8 @@ class Mempool:
         self._batches: collections.OrderedDict[bytes, PooledBatch] = collections.OrderedDict()
         self._key_cache: dict[bytes, PublicKey] = {}
         self.rejected: collections.Counter[str] = collections.Counter()
+        #: client signatures checked here, by occasion (admission, assigned, late)
+        self.signatures_checked: collections.Counter[str] = collections.Counter()
         self._reserved = 0
         #: digests another leader proposed before the batch reached this pool -> when
         self._proposed_unseen: collections.OrderedDict[bytes, float] = collections.OrderedDict()
@@ -213,7 +219,7 @@ class Mempool:
             else:
                 seen.add(h)
                 candidates.append((i, tx))
-        valid = await self.verify([tx for _, tx in candidates])
+        valid = await self.verify([tx for _, tx in candidates], why="admission")
         now = time.monotonic()
         for (i, tx), ok in zip(candidates, valid, strict=True):
             if not ok:
@@ -231,10 +237,11 @@ class Mempool:
                 self.rejected[a.reason] += 1
         return result
 
-    async def verify(self, txs: Sequence[Transaction]) -> list[bool]:
+    async def verify(self, txs: Sequence[Transaction], *, why: str = "peer") -> list[bool]:
         """Signature check of many transactions on the thread pool (off the event loop)."""
         if not txs:
             return []
+        self.signatures_checked[why] += len(txs)
         items = []
         bad: set[int] = set()
         for i, tx in enumerate(txs):
@@ -245,8 +252,9 @@ class Mempool:
             items.append((key, tx.signing_bytes(), tx.signature))
         loop = asyncio.get_running_loop()
         # the outer call runs on the loop's default executor; the chunks on the verify pool
+        pool = self.executor if why == "admission" else self.peer_executor
         checked = await loop.run_in_executor(
-            None, lambda: self.suite.verify_batch(items, executor=self.executor)
+            None, lambda: self.suite.verify_batch(items, executor=pool)
         )
         it = iter(checked)
         return [False if i in bad else next(it) for i in range(len(txs))]
@@ -332,10 +340,18 @@ class Mempool:
         return True
 
     def unverified_since(self, before: float) -> list[Batch]:
-        """Pooled batches still unverified that arrived before ``before`` (monotonic time)."""
-        return [p.batch for p in self._batches.values() if not p.verified and p.received < before]
+        """Pooled batches still unverified that arrived before ``before`` (monotonic time) and
+        are not in a recent proposal (if that one commits, execution checks what it must)."""
+        now = time.monotonic()
+        return [
+            p.batch
+            for p in self._batches.values()
+            if not p.verified
+            and p.received < before
+            and (p.proposed_at is None or now - p.proposed_at >= self.repropose_after_s)
+        ]
 
-    async def add_peer_batch(self, batch: Batch) -> bool:
+    async def add_peer_batch(self, batch: Batch, *, why: str = "peer") -> bool:
         """Verify every signature of a peer's batch, then record it; ``False`` if refused.
 
         A batch the ledger came to hold while its signatures were being checked
@@ -345,7 +361,7 @@ class Mempool:
         """
         if self.is_verified(batch.digest):
             return True
-        valid = await self.verify(batch.transactions)
+        valid = await self.verify(batch.transactions, why=why)
         if not all(valid):
             self.discard(batch.digest)
             return False

@@ -80,6 +80,13 @@ class NodeMetrics:
             "Peer batches accepted on f + 1 validators' attestations (signatures not re-checked)",
             registry=r,
         )
+        self.signatures_checked = Gauge(
+            "finchain_client_signatures_checked",
+            "Client transaction signatures this node checked since start, by occasion"
+            " (admission, assigned, late, peer, execution)",
+            ["where"],
+            registry=r,
+        )
         self.batch_acks_refused = Counter(
             "finchain_batch_acks_refused", "Batch attestations whose signature failed", registry=r
         )

@@ -104,6 +104,9 @@ class Node:
         self.verify_pool = ThreadPoolExecutor(
             max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="verify"
         )
+        self.peer_verify_pool = ThreadPoolExecutor(
+            max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="verify-peer"
+        )
         self.exec_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="execute")
         self.mempool = Mempool(
             suite=self.suite,
@@ -113,6 +116,7 @@ class Node:
             contract_refusal=self.ledger.contract_refusal,
             is_batch_stored=self.ledger.has_batch,
             executor=self.verify_pool,
+            peer_executor=self.peer_verify_pool,
         )
         self.ledger.verified = self.mempool.verified_hashes
         self.hub = EventHub()
@@ -230,6 +234,7 @@ class Node:
             await self.net.stop()
         self.exec_pool.shutdown(wait=True)
         self.verify_pool.shutdown(wait=False)
+        self.peer_verify_pool.shutdown(wait=False)
         self.ledger.close()
 
     async def run(self) -> None:
@@ -263,6 +268,9 @@ class Node:
 
     def _render_metrics(self) -> bytes:
         self.metrics.mempool_size.set(len(self.mempool))
+        checked = {**self.mempool.signatures_checked, "execution": self.ledger.signatures_checked}
+        for where, count in checked.items():
+            self.metrics.signatures_checked.labels(where).set(count)
         if self.net is not None:
             self.metrics.peers.set(len(self.net.connected()))
             self.metrics.peers_refused.set(self.net.refused)
@@ -399,7 +407,7 @@ class Node:
             items = [(keys[r], message, s) for r, s in acks.items()]
             assert self._loop is not None
             results = await self._loop.run_in_executor(
-                None, lambda: self.suite.verify_batch(items, executor=self.verify_pool)
+                None, lambda: self.suite.verify_batch(items, executor=self.peer_verify_pool)
             )
             good = 0
             for (r, _), ok in zip(acks.items(), results, strict=True):
@@ -440,7 +448,7 @@ class Node:
     async def _check_late(self, batch: Batch) -> None:
         try:
             self.metrics.batches_checked.labels("late").inc()
-            if await self.mempool.add_peer_batch(batch):
+            if await self.mempool.add_peer_batch(batch, why="late"):
                 self._batch_arrived.set()
             else:
                 log.warning(
@@ -477,7 +485,7 @@ class Node:
             self.ledger.put_batches([batch])
             return
         self.metrics.batches_checked.labels("assigned").inc()
-        if not await self.mempool.add_peer_batch(batch):
+        if not await self.mempool.add_peer_batch(batch, why="assigned"):
             log.warning("batch with invalid signatures refused", extra={"digest": digest.hex()})
             return
         if self._attested and self.replica_id is not None:
