@@ -103,7 +103,7 @@ def consensus_config(suite: CryptoSuite, chain_id: str, options: Mapping[str, An
 class Ledger:
     """Store, executor, genesis, consensus factory and credentials of one node."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, *, sync: bool = True) -> None:
         from finchain.chain import genesis as genesis_mod
         from finchain.chain.contracts import builtin_registry
         from finchain.chain.execution.executor import BlockExecutor
@@ -146,7 +146,8 @@ class Ledger:
         self.validator_keys = ValidatorKeys(
             self.suite, [self.suite.load_public_key(v.public_key) for v in validators]
         )
-        self.store = BlockStore(Path(config.data_dir), suite=self.suite)
+        # ``sync=False`` only for offline bulk writers (the forge), which sync once at the end
+        self.store = BlockStore(Path(config.data_dir), suite=self.suite, sync=sync)
         self.registry = builtin_registry()
         self.genesis.initialize(self.store, self.registry)
         self.executor = BlockExecutor(
@@ -161,7 +162,19 @@ class Ledger:
         self._consensus_config = consensus_config(self.suite, self.chain_id, options)
 
     # -- consensus ---------------------------------------------------------------------------
-    def make_consensus(self, config: NodeConfig, replica_id: int | None) -> Any:
+    def make_consensus(
+        self,
+        config: NodeConfig,
+        replica_id: int | None,
+        *,
+        key: Any = None,
+        persisted: Mapping[str, bytes] | None = None,
+    ) -> Any:
+        """This node's replica, restored from its store's consensus records.
+
+        ``key`` and ``persisted`` replace this node's key and records: the forge runs every
+        validator's replica in one process with their own keys.
+        """
         from finchain.chain.consensus import make_consensus
         from finchain.chain.consensus.base import restore
 
@@ -170,9 +183,9 @@ class Ledger:
             self.genesis.consensus or config.consensus,
             replica_id=replica_id,
             n=len(self.validator_names),
-            signer=KeySigner(self.suite, self.key),
+            signer=KeySigner(self.suite, self.key if key is None else key),
             verifier=self.validator_keys,
-            persisted=restore(self.store.persisted()),
+            persisted=restore(self.store.persisted()) if persisted is None else persisted,
             config=self._consensus_config,
         )
 
@@ -318,9 +331,9 @@ def payload_bound(name: str, proof: bytes, payload: bytes, config: Any) -> bool:
     raise LedgerError(f"no payload binding check for consensus {name!r}")
 
 
-def open_ledger(config: NodeConfig) -> Ledger:
-    """The ledger of the node configured by ``config``."""
-    return Ledger(config)
+def open_ledger(config: NodeConfig, *, sync: bool = True) -> Ledger:
+    """The ledger of the node configured by ``config`` (``sync=False``: see :class:`Ledger`)."""
+    return Ledger(config, sync=sync)
 
 
 def write_genesis(
