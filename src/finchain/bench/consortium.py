@@ -163,7 +163,11 @@ def _observer_sync(
         out["sync_blocks_per_s_after_start"] = round(oh / after_start, 1) if after_start else 0
         out["sync_ms_per_block_after_start"] = round(after_start * 1000 / oh, 3) if oh else 0
         out["sync_complete"] = int(oh >= target)
-        out["observer_peak_rss_mb"] = _peak_rss_mb(pid)
+        mem = _memory_mb(pid)
+        out["observer_peak_rss_mb"] = mem.get("VmHWM", 0.0)
+        # at the end: heap and other private memory vs file pages mapped (LMDB store, libraries)
+        out["observer_rss_anon_mb_end"] = mem.get("RssAnon", 0.0)
+        out["observer_rss_file_mb_end"] = mem.get("RssFile", 0.0)
     finally:
         network.down(directory)
     return out
@@ -202,16 +206,18 @@ def _produce_live(
             network.stop_node(directory, s.name)
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set (``VmHWM``), in MiB; 0 when unreadable."""
+def _memory_mb(pid: int) -> dict[str, float]:
+    """``VmHWM`` (peak resident set), ``RssAnon``, ``RssFile`` of a process, in MiB."""
     try:
         status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
     except OSError:
-        return 0.0
+        return {}
+    out = {}
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+        key, _, rest = line.partition(":")
+        if key in ("VmHWM", "RssAnon", "RssFile"):
+            out[key] = round(int(rest.split()[0]) / 1024, 1)
+    return out
 
 
 def _height(url: str) -> int:
