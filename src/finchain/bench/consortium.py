@@ -5,9 +5,12 @@
 * **rotation**: what every node does at an epoch boundary — derive the seed from the anchor
   block hash, draw the next committee from the member set, verify the incoming members'
   certificates against the consortium root (per rotation, committee sizes 4/16/100);
-* **observer sync**: 4 validators produce ``--blocks`` empty blocks as fast as they can, are
-  restarted with block production slowed to a crawl, then a fresh observer joins and syncs them
-  all (every block's commit proof checked and executed): seconds and blocks per second.
+* **observer sync**: 4 validators get ``--blocks`` empty blocks — forged by default (``chain
+  forge``: their real HotStuff replicas and keys in one process, see
+  :mod:`finchain.chain.forge`), or with ``--live`` produced by the running validators as fast
+  as they can — and are (re)started with block production slowed to a crawl; then a fresh
+  observer process joins and syncs them all over loopback (every block's commit proof checked
+  and executed): seconds, blocks per second and the observer's peak RSS.
 
 Real processes on loopback; the box is shared, so figures are indicative.
 """
@@ -15,11 +18,13 @@ Real processes on loopback; the box is shared, so figures are indicative.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -32,16 +37,26 @@ def command(
         0, "--blocks", help="Blocks for the observer to sync (0 = default)."
     ),
     consensus: str = typer.Option("hotstuff", "--consensus", help="hotstuff, pbft or raft."),
+    live: bool = typer.Option(
+        False, "--live", help="Produce the blocks with the running validators (~20/s), not forge."
+    ),
+    skip_genesis: bool = typer.Option(
+        False, "--sync-only", help="Only the observer sync part (no genesis/rotation figures)."
+    ),
 ) -> None:
     """1,000-member genesis, committee rotation cost and observer sync speed."""
     from finchain.bench.report import Figure, report, stamp
 
     n_members = members or (1000 if not quick else 300)
     n_blocks = blocks or (5000 if not quick else 600)
-    figures: dict[str, Figure] = {"machine": stamp(), "members": n_members}
+    figures: dict[str, Figure] = {"machine": stamp()}
+    figures["load_avg_1m_start"] = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="finchain-bench-consortium-") as tmp:
-        figures.update(_genesis_and_rotation(Path(tmp) / "consortium", n_members))
-        figures.update(_observer_sync(Path(tmp) / "sync", n_blocks, consensus))
+        if not skip_genesis:
+            figures["members"] = n_members
+            figures.update(_genesis_and_rotation(Path(tmp) / "consortium", n_members))
+        figures.update(_observer_sync(Path(tmp) / "sync", n_blocks, consensus, forged=not live))
+    figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     figures["note"] = "shared 2-core box under load from other engineers; indicative figures"
     report("consortium", figures, json_path=json_path)
 
@@ -95,7 +110,9 @@ def _genesis_and_rotation(directory: Path, n_members: int) -> dict[str, float | 
     return out
 
 
-def _observer_sync(directory: Path, n_blocks: int, consensus: str) -> dict[str, float | int]:
+def _observer_sync(
+    directory: Path, n_blocks: int, consensus: str, *, forged: bool
+) -> dict[str, float | int]:
     from finchain.chain import network
     from finchain.chain.config import MempoolConfig, dump_config, load_config
 
@@ -114,6 +131,63 @@ def _observer_sync(directory: Path, n_blocks: int, consensus: str) -> dict[str, 
     observer = next(s for s in specs if s.role == "observer")
     out: dict[str, float | int] = {}
     try:
+        if forged:
+            _forge(directory, n_blocks, out)
+        else:
+            _produce_live(directory, validators, n_blocks, out)
+        for s in validators:
+            path = network.node_config_path(directory, s.name)
+            cfg = load_config(path)
+            slow = replace(cfg.mempool, empty_block_interval_ms=60_000, min_block_interval_ms=100)
+            dump_config(replace(cfg, mempool=slow), path)
+        for s in validators:
+            network.start_node(directory, s.name)
+        network.wait_healthy(validators, timeout=120)
+        target = max(_height(s.rpc_url) for s in validators)
+        t1 = time.perf_counter()
+        pid = network.start_node(directory, observer.name)
+        network.wait_healthy([observer], timeout=120)
+        started = time.perf_counter()
+        out["observer_start_s"] = round(started - t1, 2)
+        deadline = time.monotonic() + max(300.0, target / 5.0)
+        oh = 0
+        while oh < target and time.monotonic() < deadline:
+            time.sleep(0.2)
+            oh = _height(observer.rpc_url)
+        sync_s = time.perf_counter() - t1
+        out["sync_target"] = target
+        out["sync_blocks"] = oh
+        out["sync_s"] = round(sync_s, 2)
+        out["sync_blocks_per_s"] = round(oh / sync_s, 1) if sync_s > 0 else 0
+        after_start = time.perf_counter() - started
+        out["sync_blocks_per_s_after_start"] = round(oh / after_start, 1) if after_start else 0
+        out["sync_ms_per_block_after_start"] = round(after_start * 1000 / oh, 3) if oh else 0
+        out["sync_complete"] = int(oh >= target)
+        mem = _memory_mb(pid)
+        out["observer_peak_rss_mb"] = mem.get("VmHWM", 0.0)
+        # at the end: heap and other private memory vs file pages mapped (LMDB store, libraries)
+        out["observer_rss_anon_mb_end"] = mem.get("RssAnon", 0.0)
+        out["observer_rss_file_mb_end"] = mem.get("RssFile", 0.0)
+    finally:
+        network.down(directory)
+    return out
+
+
+def _forge(directory: Path, n_blocks: int, out: dict[str, float | int]) -> None:
+    from finchain.chain.forge import forge
+
+    result = forge(directory, n_blocks)
+    out["forge_blocks"] = min(result.heights.values())
+    out["forge_s"] = result.total_s
+    out["forge_blocks_per_s"] = round(n_blocks / result.total_s, 1) if result.total_s else 0
+
+
+def _produce_live(
+    directory: Path, validators: list[Any], n_blocks: int, out: dict[str, float | int]
+) -> None:
+    from finchain.chain import network
+
+    try:
         for s in validators:
             network.start_node(directory, s.name)
         network.wait_healthy(validators, timeout=120)
@@ -127,38 +201,22 @@ def _observer_sync(directory: Path, n_blocks: int, consensus: str) -> dict[str, 
         produce_s = time.perf_counter() - t0
         out["produce_blocks"] = h
         out["produce_blocks_per_s"] = round((h - h0) / produce_s, 1)
-        # stop producing (restart the validators with empty blocks once a minute), then sync
+    finally:
         for s in validators:
             network.stop_node(directory, s.name)
-            path = network.node_config_path(directory, s.name)
-            cfg = load_config(path)
-            slow = replace(cfg.mempool, empty_block_interval_ms=60_000, min_block_interval_ms=100)
-            dump_config(replace(cfg, mempool=slow), path)
-        for s in validators:
-            network.start_node(directory, s.name)
-        network.wait_healthy(validators, timeout=120)
-        target = max(_height(s.rpc_url) for s in validators)
-        t1 = time.perf_counter()
-        network.start_node(directory, observer.name)
-        network.wait_healthy([observer], timeout=120)
-        started = time.perf_counter()
-        out["observer_start_s"] = round(started - t1, 2)
-        deadline = time.monotonic() + max(300.0, target / 5.0)
-        oh = 0
-        while oh < target and time.monotonic() < deadline:
-            time.sleep(0.2)
-            oh = _height(observer.rpc_url)
-        sync_s = time.perf_counter() - t1
-        out["sync_blocks"] = oh
-        out["sync_s"] = round(sync_s, 2)
-        out["sync_blocks_per_s"] = round(oh / sync_s, 1) if sync_s > 0 else 0
-        after_start = time.perf_counter() - started
-        out["sync_blocks_per_s_after_start"] = round(oh / after_start, 1) if after_start else 0
-        out["sync_complete"] = int(oh >= target)
-        if oh:
-            out["sync_100k_estimate_s"] = round(100_000 * after_start / oh, 0)
-    finally:
-        network.down(directory)
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """``VmHWM`` (peak resident set), ``RssAnon``, ``RssFile`` of a process, in MiB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    out = {}
+    for line in status.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmHWM", "RssAnon", "RssFile"):
+            out[key] = round(int(rest.split()[0]) / 1024, 1)
     return out
 
 

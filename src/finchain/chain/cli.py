@@ -108,6 +108,32 @@ def up(
 
 
 @app.command()
+def forge(
+    directory: Path = typer.Argument(..., help="A network from `chain init`, never started."),
+    blocks: int = typer.Option(..., "--blocks", help="Blocks every validator starts with."),
+    header_certificates: bool = typer.Option(
+        True,
+        "--header-certificates/--no-header-certificates",
+        help="Attest every header with every validator key (as live validators do).",
+    ),
+) -> None:
+    """Commit BLOCKS empty blocks with the validators' real consensus and keys, in-process."""
+    from finchain.chain.forge import forge as forge_chain
+
+    result = forge_chain(
+        directory,
+        blocks,
+        header_certificates=header_certificates,
+        progress=lambda h: typer.echo(f"  executed {h:,}", err=True) if h % 10_000 == 0 else None,
+    )
+    heights = ", ".join(f"{n} {h:,}" for n, h in result.heights.items())
+    typer.echo(
+        f"forged: {heights}; consensus + execution {result.consensus_s} s, "
+        f"total {result.total_s} s, {result.messages:,} consensus messages"
+    )
+
+
+@app.command()
 def down(directory: Path = typer.Argument(..., help="Network directory.")) -> None:
     """Stop every node of the network."""
     from finchain.chain import network

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Container, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,32 @@ class ValidatorKeys:
         return self.suite.is_valid(self.keys[replica_id], data, signature)
 
 
+class _RecordingVerifier:
+    """Answers every check "valid" and notes what was asked: a first pass over commit proofs
+    that lists the signatures a real check will need, so they can be verified in parallel."""
+
+    def __init__(self) -> None:
+        self.asked: dict[tuple[int, bytes, bytes], None] = {}
+
+    def verify(self, replica_id: int, data: bytes, signature: bytes) -> bool:
+        self.asked[(replica_id, bytes(data), bytes(signature))] = None
+        return True
+
+
+class _KnownGoodVerifier:
+    """``keys``, except that signatures in ``good`` (checked valid moments ago, same key, same
+    bytes) are not checked again; anything else is checked in full."""
+
+    def __init__(self, keys: ValidatorKeys, good: set[tuple[int, bytes, bytes]]) -> None:
+        self.keys = keys
+        self.good = good
+
+    def verify(self, replica_id: int, data: bytes, signature: bytes) -> bool:
+        if (replica_id, bytes(data), bytes(signature)) in self.good:
+            return True
+        return self.keys.verify(replica_id, data, signature)
+
+
 class KeySigner:
     """The consensus :class:`Signer` with this node's key."""
 
@@ -103,7 +130,7 @@ def consensus_config(suite: CryptoSuite, chain_id: str, options: Mapping[str, An
 class Ledger:
     """Store, executor, genesis, consensus factory and credentials of one node."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, *, sync: bool = True) -> None:
         from finchain.chain import genesis as genesis_mod
         from finchain.chain.contracts import builtin_registry
         from finchain.chain.execution.executor import BlockExecutor
@@ -146,7 +173,8 @@ class Ledger:
         self.validator_keys = ValidatorKeys(
             self.suite, [self.suite.load_public_key(v.public_key) for v in validators]
         )
-        self.store = BlockStore(Path(config.data_dir), suite=self.suite)
+        # ``sync=False`` only for offline bulk writers (the forge), which sync once at the end
+        self.store = BlockStore(Path(config.data_dir), suite=self.suite, sync=sync)
         self.registry = builtin_registry()
         self.genesis.initialize(self.store, self.registry)
         self.executor = BlockExecutor(
@@ -163,7 +191,19 @@ class Ledger:
         self._consensus_config = consensus_config(self.suite, self.chain_id, options)
 
     # -- consensus ---------------------------------------------------------------------------
-    def make_consensus(self, config: NodeConfig, replica_id: int | None) -> Any:
+    def make_consensus(
+        self,
+        config: NodeConfig,
+        replica_id: int | None,
+        *,
+        key: Any = None,
+        persisted: Mapping[str, bytes] | None = None,
+    ) -> Any:
+        """This node's replica, restored from its store's consensus records.
+
+        ``key`` and ``persisted`` replace this node's key and records: the forge runs every
+        validator's replica in one process with their own keys.
+        """
         from finchain.chain.consensus import make_consensus
         from finchain.chain.consensus.base import restore
 
@@ -172,9 +212,9 @@ class Ledger:
             self.genesis.consensus or config.consensus,
             replica_id=replica_id,
             n=len(self.validator_names),
-            signer=KeySigner(self.suite, self.key),
+            signer=KeySigner(self.suite, self.key if key is None else key),
             verifier=self.validator_keys,
-            persisted=restore(self.store.persisted()),
+            persisted=restore(self.store.persisted()) if persisted is None else persisted,
             config=self._consensus_config,
         )
 
@@ -194,6 +234,57 @@ class Ledger:
         ):
             return False
         return payload_bound(name, proof, payload, self._consensus_config)
+
+    def verify_commits(
+        self,
+        records: Sequence[tuple[int, bytes, bytes, bytes]],
+        *,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> int:
+        """Check a run of commit records ``(height, block_id, payload, proof)`` as
+        :meth:`verify_commit` does, each in full; returns how many leading records are valid.
+
+        The signatures all the proofs rely on are collected first (a proof of height ``h``
+        and one of ``h + 1`` usually share a quorum certificate, so each distinct signature
+        is checked once) and verified together with :meth:`CryptoSuite.verify_batch` on
+        ``executor``'s threads; each proof is then checked, structure and signatures, with
+        those results (a signature not among them is verified on the spot).
+        """
+        from finchain.chain.consensus import verify_commit_proof
+
+        name = self.genesis.consensus or self.config.consensus
+        n = len(self.validator_names)
+        recorder = _RecordingVerifier()
+        for height, block_id, _payload, proof in records:
+            verify_commit_proof(
+                name,
+                block_id=block_id,
+                height=height,
+                proof=proof,
+                n=n,
+                verifier=recorder,
+                config=self._consensus_config,
+            )
+        keys = self.validator_keys.keys
+        asked = [t for t in recorder.asked if 0 <= t[0] < len(keys)]
+        valid = self.suite.verify_batch(
+            [(keys[r], data, sig) for r, data, sig in asked], executor=executor
+        )
+        checker = _KnownGoodVerifier(
+            self.validator_keys, {t for t, ok in zip(asked, valid, strict=True) if ok}
+        )
+        for i, (height, block_id, payload, proof) in enumerate(records):
+            if not verify_commit_proof(
+                name,
+                block_id=block_id,
+                height=height,
+                proof=proof,
+                n=n,
+                verifier=checker,
+                config=self._consensus_config,
+            ) or not payload_bound(name, proof, payload, self._consensus_config):
+                return i
+        return len(records)
 
     def persist(self, key: str, value: bytes) -> None:
         self.store.persist(key, value)
@@ -321,9 +412,9 @@ def payload_bound(name: str, proof: bytes, payload: bytes, config: Any) -> bool:
     raise LedgerError(f"no payload binding check for consensus {name!r}")
 
 
-def open_ledger(config: NodeConfig) -> Ledger:
-    """The ledger of the node configured by ``config``."""
-    return Ledger(config)
+def open_ledger(config: NodeConfig, *, sync: bool = True) -> Ledger:
+    """The ledger of the node configured by ``config`` (``sync=False``: see :class:`Ledger`)."""
+    return Ledger(config, sync=sync)
 
 
 def write_genesis(

@@ -91,6 +91,7 @@ class NodeMetrics:
             "finchain_batch_acks_refused", "Batch attestations whose signature failed", registry=r
         )
         self._window: collections.deque[tuple[float, int]] = collections.deque()
+        self._window_txs = 0  # sum of the window's tx counts (kept, not re-added per block)
 
     def on_block(self, height: int, n_txs: int, now: float | None = None) -> None:
         """Record a committed block (updates height, counters and the TPS window)."""
@@ -99,10 +100,11 @@ class NodeMetrics:
         self.committed_txs.inc(n_txs)
         self.block_txs.observe(n_txs)
         self._window.append((now, n_txs))
+        self._window_txs += n_txs
         while self._window and self._window[0][0] < now - 10.0:
-            self._window.popleft()
+            self._window_txs -= self._window.popleft()[1]
         span = max(1.0, now - self._window[0][0]) if self._window else 1.0
-        self.committed_tps.set(sum(n for _, n in self._window) / span)
+        self.committed_tps.set(self._window_txs / span)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

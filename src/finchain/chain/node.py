@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -68,6 +69,15 @@ from finchain.chain.rpc import Dispatcher, EventHub, RpcServer
 from finchain.chain.types import Batch, BlockHeader, Payload
 
 log = logging.getLogger(__name__)
+
+
+#: block sync: records asked for per request, checked ranges waiting for execution, answer
+#: timeout; what a node serves per request at most (records, approximate bytes)
+SYNC_RANGE = 256
+SYNC_AHEAD = 2
+SYNC_TIMEOUT_S = 5.0
+SYNC_SERVE_RECORDS = 1024
+SYNC_SERVE_BYTES = 4 * 1024 * 1024
 
 
 class NodeError(ChainError):
@@ -108,6 +118,8 @@ class Node:
             max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="verify-peer"
         )
         self.exec_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="execute")
+        #: block sync's proof checks (they fan out to verify_pool), beside execution
+        self.sync_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync")
         self.mempool = Mempool(
             suite=self.suite,
             chain_id=self.ledger.chain_id,
@@ -233,6 +245,7 @@ class Node:
         if self.net is not None:
             await self.net.stop()
         self.exec_pool.shutdown(wait=True)
+        self.sync_pool.shutdown(wait=True)
         self.verify_pool.shutdown(wait=False)
         self.peer_verify_pool.shutdown(wait=False)
         self.ledger.close()
@@ -679,13 +692,21 @@ class Node:
             self._requests.pop(rid, None)
 
     def _answer_sync(self, peer: str, rid: int, start: int, count: int) -> None:
+        """Up to ``count`` commit records from ``start`` (at most :data:`SYNC_SERVE_RECORDS`,
+        and no more than :data:`SYNC_SERVE_BYTES` of them)."""
         assert self.net is not None
         records = []
-        for h in range(max(1, start), min(self.height, start + min(count, 64) - 1) + 1):
+        size = 0
+        for h in range(
+            max(1, start), min(self.height, start + min(count, SYNC_SERVE_RECORDS) - 1) + 1
+        ):
             rec = self.ledger.commit_record(h)
             if rec is None:
                 break
             records.append([rec.height, rec.block_id, rec.payload, rec.proof])
+            size += len(rec.block_id) + len(rec.payload) + len(rec.proof) + 16
+            if size >= SYNC_SERVE_BYTES:
+                break
         self.net.send(peer, m.pack(m.SYNC_RSP, rid, records, self.height))
 
     async def _status_loop(self) -> None:
@@ -724,34 +745,94 @@ class Node:
         return top > self.height + 2
 
     async def _sync_once(self) -> bool:
-        """Fetch and execute commit records from the most advanced peer; ``True`` if progressed."""
+        """Fetch and execute commit records from the most advanced peer; ``True`` if progressed.
+
+        A pipeline of two stages: a fetcher asks the peer for :data:`SYNC_RANGE` records at a
+        time and checks their commit proofs (every proof, its signatures verified together on
+        the verify threads), while this coroutine executes the records checked before, one
+        block and one LMDB transaction at a time. At most :data:`SYNC_AHEAD` checked ranges
+        wait. A record whose proof fails stops the fetcher there: nothing past it executes.
+        """
         candidates = sorted(self._peer_heights.items(), key=lambda kv: -kv[1])
         for peer, height in candidates:
             if height <= self.height:
                 break
-            try:
-                records, _head = await self._request(
-                    peer, m.SYNC_REQ, self.height + 1, 64, timeout=3.0
-                )
-            except TimeoutError:
-                continue
+            assert self._loop is not None
+            ready: asyncio.Queue[list[CommitRecord] | None] = asyncio.Queue()
+            room = asyncio.Semaphore(SYNC_AHEAD)
+            fetcher = asyncio.ensure_future(self._sync_fetch(peer, self.height + 1, ready, room))
             progressed = False
-            for h, block_id, payload, proof in records:
-                if h != self.height + 1:
-                    continue
-                if not self.ledger.verify_commit(h, block_id, payload, proof):
-                    log.warning("commit proof refused", extra={"peer": peer, "height": h})
-                    break
-                rec = CommitRecord(h, block_id, payload, proof)
-                await self._execute(rec)
-                if self.consensus is not None:
-                    self._apply(
-                        self.consensus.on_synced_commit(h, block_id, payload, proof, self.now_ms())
-                    )
-                progressed = True
+            try:
+                while (batch := await ready.get()) is not None:
+                    room.release()
+                    for rec in batch:
+                        if rec.height != self.height + 1 or self._stop.is_set():
+                            continue
+                        await self._execute(rec)
+                        if self.consensus is not None:
+                            self._apply(
+                                self.consensus.on_synced_commit(
+                                    rec.height, rec.block_id, rec.payload, rec.proof, self.now_ms()
+                                )
+                            )
+                        progressed = True
+            finally:
+                fetcher.cancel()
+                with contextlib.suppress(BaseException):
+                    await fetcher
             if progressed:
                 return True
         return False
+
+    async def _sync_fetch(
+        self,
+        peer: str,
+        start: int,
+        ready: asyncio.Queue[list[CommitRecord] | None],
+        room: asyncio.Semaphore,
+    ) -> None:
+        """The fetch-and-check stage of :meth:`_sync_once` (ends with ``None`` in ``ready``)."""
+        assert self._loop is not None
+        nxt = start
+        try:
+            while not self._stop.is_set():
+                try:
+                    raw, head = await self._request(
+                        peer, m.SYNC_REQ, nxt, SYNC_RANGE, timeout=SYNC_TIMEOUT_S
+                    )
+                except TimeoutError:
+                    return
+                records: list[CommitRecord] = []
+                try:
+                    for h, block_id, payload, proof in raw:
+                        if h == nxt + len(records):
+                            records.append(
+                                CommitRecord(int(h), bytes(block_id), bytes(payload), bytes(proof))
+                            )
+                except (TypeError, ValueError):
+                    log.warning("malformed sync response", extra={"peer": peer})
+                    return
+                if not records:
+                    return
+                check = functools.partial(
+                    self.ledger.verify_commits,
+                    [(r.height, r.block_id, r.payload, r.proof) for r in records],
+                    executor=self.verify_pool,
+                )
+                ok = await self._loop.run_in_executor(self.sync_pool, check)
+                if ok:
+                    await room.acquire()
+                    ready.put_nowait(records[:ok])
+                    nxt = records[ok - 1].height + 1
+                if ok < len(records):
+                    log.warning(
+                        "commit proof refused", extra={"peer": peer, "height": records[ok].height}
+                    )
+                    return
+                if nxt > int(head):
+                    return
+        finally:
+            ready.put_nowait(None)
 
     async def _execute(self, rec: CommitRecord) -> None:
         try:

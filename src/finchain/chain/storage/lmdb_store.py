@@ -458,6 +458,22 @@ class BlockStore:
         self._write(lambda txn: txn.put(key.encode(), value, db=self._consensus))
         self._env.sync(True)
 
+    def replace_persisted(self, records: dict[str, bytes]) -> None:
+        """Drop every consensus record and store ``records`` instead (synced; offline use only:
+        the forge gives each copied validator store its own replica's records)."""
+
+        def write(txn: lmdb.Transaction) -> None:
+            txn.drop(self._consensus, delete=False)
+            for key, value in records.items():
+                txn.put(key.encode(), value, db=self._consensus)
+
+        self._write(write)
+        self._env.sync(True)
+
+    def sync(self) -> None:
+        """Flush everything to disk (after writes made with ``sync=False``)."""
+        self._env.sync(True)
+
     def persisted(self) -> list[tuple[str, bytes]]:
         """All consensus records (for :func:`finchain.chain.consensus.base.restore`)."""
         with self._env.begin() as txn:
