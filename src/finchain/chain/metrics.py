@@ -62,6 +62,11 @@ class NodeMetrics:
             "finchain_mempool_rejected", "Submissions refused", ["reason"], registry=r
         )
         self.view_changes = Counter("finchain_view_changes", "Consensus timeouts seen", registry=r)
+        self.epoch = Gauge(
+            "finchain_epoch",
+            "Committee epoch this node follows (0 without a committee)",
+            registry=r,
+        )
         self.peers = Gauge("finchain_peers", "Connected authenticated peers", registry=r)
         self.peers_refused = Gauge(
             "finchain_peers_refused", "Connections refused at the handshake", registry=r

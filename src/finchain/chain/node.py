@@ -79,12 +79,23 @@ class Node:
         self.suite = self.ledger.suite
         self.genesis = self.ledger.genesis
         self.validators: list[str] = list(self.ledger.validator_names)
+        #: every validator-capable node (= ``validators`` without a committee section)
+        self.candidates: list[str] = list(self.ledger.validator_names)
         self.replica_id = (
             self.validators.index(config.name) if config.name in self.validators else None
         )
         if config.role == "validator" and self.replica_id is None:
             raise NodeError(f"{config.name} is configured as a validator but genesis lists it not")
         self.is_validator = config.role == "validator"
+        #: live committee schedule; with one, ``validators`` is the current epoch's committee
+        self.spec = self.ledger.committee_spec
+        self.epoch = 0
+        self._epoch_base = 0
+        self._persist_prefix = ""
+        self._future: list[tuple[int, str, bytes]] = []  # next epoch's consensus messages
+        self._hdr_n = len(self.validators) if self.spec is None else self.spec.size
+        if self.spec is not None:
+            self.replica_id = None  # set per epoch by _enter_epoch
         self.metrics = NodeMetrics()
         self.verify_pool = ThreadPoolExecutor(
             max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="verify"
@@ -103,7 +114,9 @@ class Node:
         self.hub = EventHub()
         self.dispatcher = Dispatcher()
         self.consensus = (
-            self.ledger.make_consensus(config, self.replica_id) if self.is_validator else None
+            self.ledger.make_consensus(config, self.replica_id)
+            if self.is_validator and self.spec is None
+            else None
         )
         self.net: PeerNetwork | None = None
         self.rpc: RpcServer | None = None
@@ -176,6 +189,11 @@ class Node:
         self._spawn(self._status_loop())
         if self.is_validator:
             self._spawn(self._batch_loop())
+        if self.spec is not None:
+            from finchain.chain.committee import epoch_of
+
+            self._enter_epoch(epoch_of(self.height + 1, self.spec.epoch_blocks))
+        elif self.is_validator:
             assert self.consensus is not None
             self._apply(self.consensus.on_start(self.now_ms()))
         log.info(
@@ -247,9 +265,14 @@ class Node:
         assert self.consensus is not None and self.net is not None
         for action in actions:
             if isinstance(action, Persist):
-                self.ledger.persist(action.key, action.value)
+                self.ledger.persist(self._persist_prefix + action.key, action.value)
             elif isinstance(action, Send):
-                data = m.pack(m.CONSENSUS, self.consensus.encode_message(action.message))
+                raw = self.consensus.encode_message(action.message)
+                data = (
+                    m.pack(m.CONSENSUS, raw)
+                    if self.spec is None
+                    else m.pack(m.CONSENSUS, raw, self.epoch)
+                )
                 if action.to is None:
                     self.net.broadcast(data, [v for v in self.validators if v != self.config.name])
                 else:
@@ -259,11 +282,18 @@ class Node:
             elif isinstance(action, RequestPayload):
                 self._spawn(self._propose(action.view))
             elif isinstance(action, Commit):
+                if self.spec is not None and action.height > self.spec.epoch_blocks:
+                    continue  # ordered past the epoch's last block: never executed (see docs)
                 self._queue_commit(
-                    CommitRecord(action.height, action.block_id, action.payload, action.proof)
+                    CommitRecord(
+                        self._epoch_base + action.height,
+                        action.block_id,
+                        action.payload,
+                        action.proof,
+                    )
                 )
             elif isinstance(action, SyncRequired):
-                self._sync_wanted = max(self._sync_wanted, action.from_height)
+                self._sync_wanted = max(self._sync_wanted, self._epoch_base + action.from_height)
 
     def _set_timer(self, at: int, token: Any) -> None:
         assert self._loop is not None
@@ -290,6 +320,14 @@ class Node:
     async def _propose(self, view: int) -> None:
         """Answer RequestPayload: batch digests waiting here (waits briefly when there are none)."""
         cfg = self.config.mempool
+        inst = self.consensus
+        if self.spec is not None and inst is not None:
+            nxt = inst.next_height()
+            if nxt is not None and nxt > self.spec.epoch_blocks:
+                # past the epoch's last block: empty blocks, only to certify the last one
+                empty = Payload(self.replica_id or 0, int(time.time() * 1000), ())
+                self._apply(inst.on_payload(view, empty.encode(), self.now_ms()))
+                return
         gap = self._last_proposal + cfg.min_block_interval_ms / 1000 - time.monotonic()
         if gap > 0:  # pace blocks: fewer, fuller blocks cost less consensus crypto per tx
             await asyncio.sleep(gap)
@@ -301,8 +339,9 @@ class Node:
         digests = self.mempool.proposal(cfg.max_block_batches)
         self._last_proposal = time.monotonic()
         payload = Payload(self.replica_id or 0, int(time.time() * 1000), tuple(digests))
-        if self.consensus is not None and not self._stop.is_set():
-            self._apply(self.consensus.on_payload(view, payload.encode(), self.now_ms()))
+        if self.consensus is inst and not self._stop.is_set():  # not replaced by a new epoch's
+            assert inst is not None
+            self._apply(inst.on_payload(view, payload.encode(), self.now_ms()))
 
     # -- batches ---------------------------------------------------------------------------
     async def _batch_loop(self) -> None:
@@ -321,7 +360,7 @@ class Node:
         assert self.net is not None
         self.ledger.put_batches([batch])
         self.net.broadcast(
-            m.pack(m.BATCH, batch.encode()), [v for v in self.validators if v != self.config.name]
+            m.pack(m.BATCH, batch.encode()), [v for v in self.candidates if v != self.config.name]
         )
         self._batch_arrived.set()
 
@@ -401,9 +440,9 @@ class Node:
             return
         kind = msg[0]
         if kind == m.CONSENSUS:
-            self._on_consensus(peer, msg[1])
+            self._on_consensus(peer, msg[1], msg[2] if len(msg) > 2 else None)
         elif kind == m.BATCH:
-            if self.is_validator or peer in self.validators:
+            if self.is_validator or peer in self.candidates:
                 self._spawn(self._on_peer_batch(msg[1]))
         elif kind == m.BATCH_REQ:
             found = []
@@ -427,7 +466,13 @@ class Node:
             if int(msg[1]) > self.height:
                 self._commit_wake.set()
 
-    def _on_consensus(self, peer: str, raw: bytes) -> None:
+    def _on_consensus(self, peer: str, raw: bytes, epoch: Any = None) -> None:
+        if self.spec is not None and epoch != self.epoch:
+            # a committee member of the next epoch that switched before us: replay on switching
+            if isinstance(epoch, int) and epoch == self.epoch + 1 and peer in self.candidates:
+                self._future.append((epoch, peer, raw))
+                del self._future[:-1024]
+            return
         if self.consensus is None or peer not in self.validators:
             return
         try:
@@ -443,19 +488,69 @@ class Node:
                 self.mempool.mark_proposed(Payload.decode(payload).batch_digests)
         self._apply(self.consensus.on_message(self.validators.index(peer), message, self.now_ms()))
 
+    # -- epochs (genesis with a committee section) ------------------------------------------
+    def _enter_epoch(self, epoch: int) -> None:
+        """Switch to ``epoch``'s committee, read from this node's own state: a member starts a
+        fresh consensus instance (replica order = draw order), anyone else follows by sync."""
+        from finchain.chain.ledger_port import epoch_persist_prefix
+
+        assert self.spec is not None
+        rec = self.ledger.committee(epoch)
+        if rec is None:
+            log.error("no committee recorded for epoch", extra={"epoch": epoch})
+            return
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self.consensus = None
+        self.epoch = epoch
+        self._epoch_base = epoch * self.spec.epoch_blocks
+        self._persist_prefix = epoch_persist_prefix(epoch)
+        self.validators = list(rec.nodes)
+        me = self.config.name
+        self.replica_id = self.validators.index(me) if me in self.validators else None
+        replay = [(p, raw) for e, p, raw in self._future if e == epoch]
+        self._future = [x for x in self._future if x[0] > epoch]
+        self.metrics.epoch.set(epoch)
+        log.info(
+            "epoch",
+            extra={
+                "epoch": epoch,
+                "height": self.height,
+                "committee": ",".join(rec.nodes),
+                "member": self.replica_id is not None,
+            },
+        )
+        if self.is_validator and self.replica_id is not None:
+            self.consensus = self.ledger.make_epoch_consensus(epoch, self.replica_id)
+            self._apply(self.consensus.on_start(self.now_ms()))
+            for peer, raw in replay:
+                self._on_consensus(peer, raw, epoch)
+
+    def _epoch_of(self, height: int) -> int:
+        assert self.spec is not None
+        return max(0, height - 1) // self.spec.epoch_blocks
+
     # -- header certificates ---------------------------------------------------------------
     def _sign_header(self, header: BlockHeader) -> None:
         """A validator attests the header it just executed; peers collect a quorum of these."""
         from finchain.chain.proofs import sign_header
 
-        assert self.replica_id is not None and self.net is not None
+        assert self.net is not None
+        index = self.replica_id
+        if self.spec is not None:  # the committee of the header's epoch attests it
+            rec = self.ledger.committee(self._epoch_of(header.height))
+            index = None if rec is None else _index(rec.nodes, self.config.name)
+            if index is None:
+                return
+        assert index is not None
         sig = sign_header(self.suite, self.ledger.key, header, self.ledger.chain_id)
         digest = header.hash_with(self.suite)
-        self._on_header_sig(header.height, digest, self.replica_id, sig)
-        self.net.broadcast(m.pack(m.HDR_SIG, header.height, digest, self.replica_id, sig))
+        self._on_header_sig(header.height, digest, index, sig)
+        self.net.broadcast(m.pack(m.HDR_SIG, header.height, digest, index, sig))
 
     def _on_header_sig(self, height: int, digest: bytes, replica: int, sig: bytes) -> None:
-        if not 0 <= replica < len(self.validators) or height <= self._hdr_done_below:
+        if not 0 <= replica < self._hdr_n or height <= self._hdr_done_below:
             return
         if height > self.height + 10_000:
             return
@@ -478,13 +573,13 @@ class Node:
             return
         digest = header.hash_with(self.suite)
         matching = sorted((r, s) for r, (d, s) in sigs.items() if d == digest)
-        if len(matching) < quorum_size(len(self.validators)):
+        if len(matching) < quorum_size(self._hdr_n):
             return
         stored = self.ledger.store.get_meta(f"hcert:{height}")
         if stored is not None and len(HeaderCertificate.decode(stored).signatures) >= len(matching):
             return
         self.ledger.store.put_meta(f"hcert:{height}", HeaderCertificate(tuple(matching)).encode())
-        if len(matching) == len(self.validators):
+        if len(matching) == self._hdr_n:
             del self._hdr_sigs[height]
         for h in [h for h in self._hdr_sigs if h < height - 1000]:
             del self._hdr_sigs[h]
@@ -500,12 +595,17 @@ class Node:
             return None
         message = header_vote_bytes(self.suite, header, self.ledger.chain_id)
         keys = self.ledger.validator_keys.keys
+        if self.spec is not None:
+            epoch_keys = self.ledger.committee_keys(self._epoch_of(height))
+            if epoch_keys is None:
+                return None
+            keys = epoch_keys.keys
         good = tuple(
             (r, s)
             for r, s in HeaderCertificate.decode(raw).signatures
             if 0 <= r < len(keys) and self.suite.is_valid(keys[r], message, s)
         )
-        if len(good) < quorum_size(len(self.validators)):
+        if len(good) < quorum_size(self._hdr_n):
             return None
         return HeaderCertificate(good).encode()
 
@@ -549,7 +649,9 @@ class Node:
             if rec is None:
                 behind = max(self._peer_heights.values(), default=0) > self.height
                 gap = bool(self._commits) or self._sync_wanted > self.height
-                wants = behind and (gap or not self.is_validator or self._lagging())
+                wants = behind and (
+                    gap or not self.is_validator or self._lagging() or self._follows()
+                )
                 if wants and await self._sync_once():
                     continue
                 self._commit_wake.clear()
@@ -559,6 +661,14 @@ class Node:
             for h in [h for h in self._commits if h <= self.height]:
                 del self._commits[h]
             await self._execute(rec)
+
+    def _follows(self) -> bool:
+        """With a committee: this node is off the committee (it follows by block sync like an
+        observer), or its next block ends the epoch (a peer that committed it may have left
+        the old instance already)."""
+        if self.spec is None:
+            return False
+        return self.consensus is None or (self.height + 1) % self.spec.epoch_blocks == 0
 
     def _lagging(self) -> bool:
         """A validator whose consensus is idle while peers are well ahead (e.g. just restarted)."""
@@ -586,14 +696,20 @@ class Node:
                     break
                 rec = CommitRecord(h, block_id, payload, proof)
                 await self._execute(rec)
-                if self.consensus is not None:
+                local = h - self._epoch_base
+                if self.consensus is not None and 0 < local <= self._epoch_len():
                     self._apply(
-                        self.consensus.on_synced_commit(h, block_id, payload, proof, self.now_ms())
+                        self.consensus.on_synced_commit(
+                            local, block_id, payload, proof, self.now_ms()
+                        )
                     )
                 progressed = True
             if progressed:
                 return True
         return False
+
+    def _epoch_len(self) -> int:
+        return 1 << 62 if self.spec is None else self.spec.epoch_blocks
 
     async def _execute(self, rec: CommitRecord) -> None:
         try:
@@ -611,6 +727,9 @@ class Node:
             lambda: self.ledger.execute(rec.height, rec.block_id, payload, rec.proof, batches),
         )
         self._after_block(result)
+        spec = self.spec
+        if spec is not None and rec.height % spec.epoch_blocks == 0 and not self._stop.is_set():
+            self._enter_epoch(rec.height // spec.epoch_blocks)
 
     def _after_block(self, result: ledger_port.ExecutedBlock) -> None:
         now = time.monotonic()
@@ -679,6 +798,10 @@ class Node:
         except TimeoutError:
             return False
         return True
+
+
+def _index(names: tuple[str, ...] | list[str], name: str) -> int | None:
+    return names.index(name) if name in names else None
 
 
 def _is_config_entry(payload: bytes) -> bool:
