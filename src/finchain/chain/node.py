@@ -532,8 +532,9 @@ class Node:
         return max(0, height - 1) // self.spec.epoch_blocks
 
     # -- header certificates ---------------------------------------------------------------
-    def _sign_header(self, header: BlockHeader) -> None:
-        """A validator attests the header it just executed; peers collect a quorum of these."""
+    def _sign_header(self, header: BlockHeader) -> bool:
+        """A validator attests the header it just executed; peers collect a quorum of these.
+        ``False`` when this node is not on the committee of the header's epoch."""
         from finchain.chain.proofs import sign_header
 
         assert self.net is not None
@@ -542,12 +543,13 @@ class Node:
             rec = self.ledger.committee(self._epoch_of(header.height))
             index = None if rec is None else _index(rec.nodes, self.config.name)
             if index is None:
-                return
+                return False
         assert index is not None
         sig = sign_header(self.suite, self.ledger.key, header, self.ledger.chain_id)
         digest = header.hash_with(self.suite)
         self._on_header_sig(header.height, digest, index, sig)
         self.net.broadcast(m.pack(m.HDR_SIG, header.height, digest, index, sig))
+        return True
 
     def _on_header_sig(self, height: int, digest: bytes, replica: int, sig: bytes) -> None:
         if not 0 <= replica < self._hdr_n or height <= self._hdr_done_below:
@@ -734,11 +736,12 @@ class Node:
     def _after_block(self, result: ledger_port.ExecutedBlock) -> None:
         now = time.monotonic()
         header = result.header
+        signed = False
         if self.is_validator:
             # every header, empty ones included: a light node follows the chain height by
             # height and must be able to prove each link (one SM2 signature per block)
-            self._sign_header(header)
-        elif header.height in self._hdr_sigs:
+            signed = self._sign_header(header)
+        if not signed and header.height in self._hdr_sigs:
             self._maybe_certify(header.height)
         for h in result.tx_hashes:
             t = self.mempool.admitted_at(h)
