@@ -1,7 +1,8 @@
 """Committee rotation live: a 1,000-member genesis whose 7 validator-capable organisations take
 turns as a committee of 4, re-drawn every 10 blocks and recorded on chain.
 
-Real processes on loopback (7 candidate nodes and an observer). Checked: the chain commits
+Real processes on loopback (7 candidate nodes and an observer; one candidate is killed in
+epoch 1 and restarted in epoch 2). Checked: the chain commits
 through several epochs; every epoch's committee read over JSON-RPC equals the sortition
 recomputed here from the genesis and the anchor block; membership really changes; transactions
 submitted across epoch boundaries (to members, to an off-committee candidate and to the
@@ -99,10 +100,21 @@ async def _exercise(c: Consortium, specs: dict[str, network.NodeSpec]) -> None:
     async with Client(specs[names[0]].rpc_url) as first:
         account = first.account(c.admin)
         turn = 0
+        # one candidate is down from epoch 1 into epoch 2, then restarts and catches up
+        down = names[1]
+        stopped = restarted = False
         # a few transfers per wave, to a different node each time, until epoch 3 is over
-        while await first.height() < target:
+        while (height := await first.height()) < target:
+            if not stopped and height >= EPOCH + 2:
+                network.stop_node(c.dir, down, kill=True)
+                stopped = True
+            if stopped and not restarted and height >= 2 * EPOCH + 5:
+                network.start_node(c.dir, down)
+                restarted = True
             via = names[turn % len(names)]
             turn += 1
+            if via == down and stopped:
+                continue
             txs = await account.transactions(
                 [("transfer", "transfer", {"to": bob, "amount": 1})] * 3
             )
@@ -110,6 +122,7 @@ async def _exercise(c: Consortium, specs: dict[str, network.NodeSpec]) -> None:
                 await node.submit(txs)
             hashes += [t.hash for t in txs]
             await asyncio.sleep(0.3)
+        assert restarted
         receipts = await first.wait_receipts(hashes, timeout=90)
         assert all(r is not None and r["ok"] for r in receipts)
         heights = {r["height"] for r in receipts if r is not None}
@@ -145,7 +158,7 @@ async def _exercise(c: Consortium, specs: dict[str, network.NodeSpec]) -> None:
     top = target
     for name in names:
         async with Client(specs[name].rpc_url) as node:
-            for _ in range(300):
+            for _ in range(600):
                 if await node.height() >= top:
                     break
                 await asyncio.sleep(0.1)
