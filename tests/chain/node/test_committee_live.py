@@ -236,3 +236,26 @@ def test_commit_proof_of_another_epochs_committee_is_refused(consortium: Consort
         assert not ledger.verify_commit(EPOCH + 1, bid, payload, good)
     finally:
         ledger.close()
+
+
+def test_committee_section_is_refused_where_it_cannot_work(consortium: Consortium) -> None:
+    """PBFT and Raft do not rotate committees (yet): a genesis asking for it is refused with a
+    clear error, as are a committee bigger than its candidates and a candidate without a node."""
+    from dataclasses import replace
+
+    from finchain.chain.genesis import GenesisError
+
+    g = consortium.genesis
+    section = g.settings["committee"]
+    for algorithm in ("pbft", "raft"):
+        with pytest.raises(GenesisError, match="hotstuff only"):
+            replace(g, consensus=algorithm).validate()
+    with pytest.raises(GenesisError, match="from only 7 members"):
+        replace(g, settings={"committee": {**section, "size": 8, "epoch0": []}}).validate()
+    stranger = {"org": "member0999", "weight": 1}
+    with pytest.raises(GenesisError, match="needs exactly one validator node"):
+        bad = {**section, "candidates": [*section["candidates"], stranger]}
+        replace(g, settings={"committee": bad}).validate()
+    # without "candidates" the section only documents a fixed epoch-0 draw (no rotation)
+    fixed = {k: v for k, v in section.items() if k != "candidates"}
+    replace(g, settings={"committee": fixed}).validate()
