@@ -6,8 +6,10 @@ members and runs consensus; every other member follows as an observer. The draw 
 function of what every node already holds on chain, so any node (or auditor) recomputes it:
 
 * ``seed(epoch) = SM3("finchain/committee/v1" | chain_id | epoch (8 bytes, big-endian) | anchor)``
-  where ``anchor`` is the hash of the last block of the previous epoch (for epoch 0: the genesis
-  hash) — fixed by consensus before the epoch starts, unknown before the previous epoch ends;
+  where ``anchor`` is the consensus block id of the last block of the previous epoch (for epoch
+  0: ``epoch0_anchor`` of the genesis, the members' digest) — fixed by consensus before the
+  epoch starts, unknown before the previous epoch ends (the block id, not the header hash: the
+  header's state digest covers the committee record the draw writes);
 * **weighted sortition without replacement**, integers only: for draw ``i`` take
   ``r = SM3(seed | i | k)`` as a 256-bit integer, reject it (``k += 1``) when it falls in the
   incomplete top range (no modulo bias), pick the member whose cumulative-weight interval holds
@@ -61,7 +63,7 @@ def _sm3(data: bytes) -> bytes:
 
 def epoch_seed(chain_id: str, epoch: int, anchor: bytes) -> bytes:
     """The sortition seed of ``epoch``: SM3 over the domain, chain id, epoch and ``anchor`` (the
-    hash of the previous epoch's last block; the genesis hash for epoch 0).
+    block id of the previous epoch's last block; the genesis ``epoch0_anchor`` for epoch 0).
 
     >>> epoch_seed("c", 0, b"g").hex()[:16] == epoch_seed("c", 0, b"g").hex()[:16]
     True
@@ -86,7 +88,7 @@ def epoch_of(height: int, epoch_blocks: int) -> int:
 
 
 def anchor_height(epoch: int, epoch_blocks: int) -> int:
-    """The block whose hash anchors ``epoch``'s seed (0 = genesis for epoch 0).
+    """The block whose id anchors ``epoch``'s seed (0: the genesis ``epoch0_anchor``).
 
     >>> anchor_height(0, 100), anchor_height(3, 100)
     (0, 300)
