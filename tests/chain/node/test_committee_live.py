@@ -259,3 +259,29 @@ def test_committee_section_is_refused_where_it_cannot_work(consortium: Consortiu
     # without "candidates" the section only documents a fixed epoch-0 draw (no rotation)
     fixed = {k: v for k, v in section.items() if k != "candidates"}
     replace(g, settings={"committee": fixed}).validate()
+
+
+def test_cli_lays_out_a_rotating_consortium(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`finchain chain init --profile consortium` writes a live committee genesis."""
+    from finchain.cli.main import main
+
+    d = tmp_path / "cons"
+    argv = ["chain", "init", str(d), "--profile", "consortium", "--members", "60"]
+    argv += ["--candidates", "5", "--committee", "4", "--epoch-blocks", "25"]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code in (0, None), capsys.readouterr().err
+    capsys.readouterr()
+    g = Genesis.load(d / "genesis.json")
+    section = g.settings["committee"]
+    assert len(g.members) == 60 and len(g.validators) == 5
+    assert section["size"] == 4 and section["epoch_blocks"] == 25
+    assert [x["org"] for x in section["candidates"]] == sorted(v.org for v in g.validators)
+    with pytest.raises(SystemExit) as stop:
+        main([*argv[:2], str(tmp_path / "other"), *argv[3:], "--consensus", "pbft"])
+    assert stop.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert "hotstuff" in err  # the reason (in typer's error box)
+    assert not (tmp_path / "other").exists()
