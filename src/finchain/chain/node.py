@@ -12,12 +12,20 @@ The node is the I/O shell around pure parts:
 * **block sync**: every node tells its peers its height every second; a node that sees a peer
   ahead of it (a restarted validator, an observer, a replica whose consensus jumped past blocks
   it has not executed) fetches commit records ``(height, block_id, payload, proof)``, checks each
-  proof with the algorithm's ``verify_commit_proof`` against the genesis validator set and
-  executes them the same way.
+  proof with the algorithm's ``verify_commit_proof`` against the genesis validator set (or the
+  committee of the height's epoch) and executes them the same way.
 
 Roles: a *validator* runs consensus and accepts transactions; an *observer* never votes — it
 follows by block sync only, checks every commit proof, serves reads, and forwards submitted
 transactions' batches to validators.
+
+**Committee epochs** (a genesis committee section with candidates, HotStuff only): the
+validators are then the *candidates*; executing an epoch's last block records the next
+committee in state and :meth:`Node._enter_epoch` switches to it — members run a fresh HotStuff
+instance for the epoch (own persisted records, own signing domain, local heights offset by the
+epoch's base), everyone else follows by block sync. Commits past the epoch's last block are
+dropped and leaders propose empty payloads there, so every node executes exactly the blocks
+each epoch's committee decided (docs/consensus.md, "Live rotation").
 """
 
 from __future__ import annotations
