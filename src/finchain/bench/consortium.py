@@ -5,9 +5,15 @@
 * **rotation**: what every node does at an epoch boundary — derive the seed from the anchor
   block hash, draw the next committee from the member set, verify the incoming members'
   certificates against the consortium root (per rotation, committee sizes 4/16/100);
+* **live rotation** (``--live`` / default on): a ``--members`` genesis whose 7 candidate
+  organisations run validator-capable nodes; a committee of 4 rotates every ``epoch_blocks``
+  blocks under a light transfer load. From the committed headers' timestamps (proposer wall
+  clocks, one machine): the gap from each epoch's last block to the next epoch's first block
+  versus the median gap inside epochs — the stall a rotation costs; plus how many rotations
+  changed membership and whether every submitted transfer committed;
 * **observer sync**: 4 validators get ``--blocks`` empty blocks — forged by default (``chain
   forge``: their real HotStuff replicas and keys in one process, see
-  :mod:`finchain.chain.forge`), or with ``--live`` produced by the running validators as fast
+  :mod:`finchain.chain.forge`), or with ``--live-blocks`` produced by the running validators as fast
   as they can — and are (re)started with block production slowed to a crawl; then a fresh
   observer process joins and syncs them all over loopback (every block's commit proof checked
   and executed): seconds, blocks per second and the observer's peak RSS.
@@ -18,6 +24,7 @@ Real processes on loopback; the box is shared, so figures are indicative.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import statistics
 import tempfile
@@ -37,12 +44,18 @@ def command(
         0, "--blocks", help="Blocks for the observer to sync (0 = default)."
     ),
     consensus: str = typer.Option("hotstuff", "--consensus", help="hotstuff, pbft or raft."),
-    live: bool = typer.Option(
-        False, "--live", help="Produce the blocks with the running validators (~20/s), not forge."
+    live_blocks: bool = typer.Option(
+        False,
+        "--live-blocks",
+        help="Produce the sync blocks with the running validators (~20/s), not forge.",
     ),
     skip_genesis: bool = typer.Option(
-        False, "--sync-only", help="Only the observer sync part (no genesis/rotation figures)."
+        False,
+        "--sync-only",
+        help="Only the observer sync part (no genesis, rotation or live-rotation figures).",
     ),
+    live: bool = typer.Option(True, "--live/--no-live", help="Run the live-rotation network."),
+    sync: bool = typer.Option(True, "--sync/--no-sync", help="Run the observer-sync network."),
 ) -> None:
     """1,000-member genesis, committee rotation cost and observer sync speed."""
     from finchain.bench.report import Figure, report, stamp
@@ -55,7 +68,15 @@ def command(
         if not skip_genesis:
             figures["members"] = n_members
             figures.update(_genesis_and_rotation(Path(tmp) / "consortium", n_members))
-        figures.update(_observer_sync(Path(tmp) / "sync", n_blocks, consensus, forged=not live))
+            if live:
+                epoch_blocks, rotations = (20, 4) if quick else (50, 6)
+                figures.update(
+                    _live_rotation(Path(tmp) / "live", n_members, epoch_blocks, rotations)
+                )
+        if sync or skip_genesis:
+            figures.update(
+                _observer_sync(Path(tmp) / "sync", n_blocks, consensus, forged=not live_blocks)
+            )
     figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     figures["note"] = "shared 2-core box under load from other engineers; indicative figures"
     report("consortium", figures, json_path=json_path)
@@ -107,6 +128,78 @@ def _genesis_and_rotation(directory: Path, n_members: int) -> dict[str, float | 
         out[f"rotation_draw_ms_c{size}"] = round(statistics.median(draws) * 1000, 2)
         out[f"rotation_verify_ms_c{size}"] = round(statistics.median(verifies) * 1000, 2)
         out[f"rotation_kept_mean_c{size}"] = round(statistics.mean(kept), 1)
+    return out
+
+
+def _live_rotation(
+    directory: Path, n_members: int, epoch_blocks: int, rotations: int
+) -> dict[str, float | int]:
+    """Committee of 4 from 7 candidates, rotated live; stall per rotation from block times."""
+    from finchain.chain import network
+    from finchain.chain.committee import layout_consortium
+    from finchain.chain.config import MempoolConfig
+    from finchain.chain.sdk import Client
+    from finchain.crypto import get_suite
+
+    layout_consortium(
+        directory,
+        members=n_members,
+        committee=4,
+        observers=1,
+        candidates=7,
+        epoch_blocks=epoch_blocks,
+        consensus_options={"base_timeout_ms": 500, "max_timeout_ms": 4000},
+        mempool=MempoolConfig(batch_interval_ms=10),
+    )
+    suite = get_suite("gm")
+    admin = suite.load_private_key((directory / "users" / "admin.key").read_bytes())
+    target = (rotations + 1) * epoch_blocks + 2
+    out: dict[str, float | int] = {"live_epoch_blocks": epoch_blocks}
+
+    async def drive(specs: list[network.NodeSpec]) -> None:
+        bob = suite.address(suite.generate_key().public_key())
+        hashes: list[bytes] = []
+        async with Client(specs[0].rpc_url) as c:
+            account = c.account(admin)
+            turn = 0
+            t0 = time.perf_counter()
+            while await c.height() < target and time.perf_counter() - t0 < 600:
+                txs = await account.transactions(
+                    [("transfer", "transfer", {"to": bob, "amount": 1})] * 20
+                )
+                async with Client(specs[turn % len(specs)].rpc_url) as via:
+                    await via.submit(txs)
+                turn += 1
+                hashes += [t.hash for t in txs]
+                await asyncio.sleep(0.2)
+            receipts = await c.wait_receipts(hashes, timeout=120)
+            out["live_txs_submitted"] = len(hashes)
+            out["live_txs_committed_ok"] = sum(1 for r in receipts if r is not None and r["ok"])
+            top = await c.height()
+            stamps = [int((await c.header(h))["timestamp"]) for h in range(1, top + 1)]
+            members = [
+                {m["node"] for m in (await c.committee(e))["members"]}
+                for e in range(top // epoch_blocks + 1)
+            ]
+        gaps = {h: stamps[h - 1] - stamps[h - 2] for h in range(2, len(stamps) + 1)}
+        boundary = [gaps[e * epoch_blocks + 1] for e in range(1, rotations + 1)]
+        inner = [g for h, g in gaps.items() if (h - 1) % epoch_blocks]
+        med = statistics.median(inner)
+        out["live_rotations"] = len(boundary)
+        out["live_rotations_changing_members"] = sum(
+            a != b for a, b in itertools.pairwise(members[: rotations + 1])
+        )
+        out["live_block_gap_median_ms"] = round(med, 1)
+        out["live_boundary_gap_median_ms"] = round(statistics.median(boundary), 1)
+        out["live_boundary_gap_max_ms"] = max(boundary)
+        out["live_rotation_stall_median_ms"] = round(statistics.median(boundary) - med, 1)
+        out["live_rotation_stall_max_ms"] = round(max(boundary) - med, 1)
+
+    try:
+        specs = network.up(directory, timeout=120)
+        asyncio.run(drive(specs))
+    finally:
+        network.down(directory)
     return out
 
 

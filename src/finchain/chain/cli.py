@@ -29,18 +29,52 @@ def init(
         "default",
         "--profile",
         help="default, or testbed: 4 validators + 4 observers + 2 light nodes (10 nodes, "
-        "3 types) unless --validators/--observers/--light say otherwise.",
+        "3 types) unless --validators/--observers/--light say otherwise, or consortium: "
+        "--members certified organisations, --candidates of them run validator-capable nodes "
+        "and take turns as a --committee re-drawn every --epoch-blocks blocks (HotStuff).",
     ),
     light: int = typer.Option(2, "--light", help="Light nodes (testbed profile only)."),
+    members: int = typer.Option(1000, "--members", help="Organisations (consortium profile)."),
+    candidates: int = typer.Option(
+        7, "--candidates", help="Validator-capable organisations (consortium profile)."
+    ),
+    committee: int = typer.Option(4, "--committee", help="Committee size (consortium profile)."),
+    epoch_blocks: int = typer.Option(
+        100, "--epoch-blocks", help="Blocks per committee epoch (consortium profile)."
+    ),
 ) -> None:
     """Keys, consortium CA, certificates, genesis and per-node configs into DIRECTORY."""
     from rich.console import Console
 
     from finchain.chain.network import check_consensus, init_network
 
-    if profile not in ("default", "testbed"):
-        raise typer.BadParameter(f"unknown profile {profile!r}: use default or testbed")
+    if profile not in ("default", "testbed", "consortium"):
+        raise typer.BadParameter(f"unknown profile {profile!r}: use default, testbed or consortium")
     check_consensus(consensus)  # before any key or directory is made
+    if profile == "consortium":
+        from finchain.chain.committee import layout_consortium
+
+        if consensus != "hotstuff":
+            raise typer.BadParameter(
+                "committee rotation is implemented for hotstuff only; use --consensus hotstuff"
+            )
+        info = layout_consortium(
+            directory,
+            members=members,
+            committee=committee,
+            observers=observers,
+            candidates=candidates,
+            epoch_blocks=epoch_blocks,
+            suite=suite,
+            chain_id=chain_id if chain_id != "finchain-local" else "finchain-consortium",
+        )
+        Console().print(
+            f"[green]consortium laid out in {directory}[/]: {members} member organisations, "
+            f"{candidates} validator-capable nodes, committee of {committee} every "
+            f"{epoch_blocks} blocks (epoch 0: {', '.join(info['committee'])}), "
+            f"{observers} observer(s); start it with `finchain chain up {directory}`"
+        )
+        return
     if profile == "testbed":
         from finchain.chain.faults.testbed import init_testbed
 

@@ -6,8 +6,10 @@ members and runs consensus; every other member follows as an observer. The draw 
 function of what every node already holds on chain, so any node (or auditor) recomputes it:
 
 * ``seed(epoch) = SM3("finchain/committee/v1" | chain_id | epoch (8 bytes, big-endian) | anchor)``
-  where ``anchor`` is the hash of the last block of the previous epoch (for epoch 0: the genesis
-  hash) — fixed by consensus before the epoch starts, unknown before the previous epoch ends;
+  where ``anchor`` is the consensus block id of the last block of the previous epoch (for epoch
+  0: ``epoch0_anchor`` of the genesis, the members' digest) — fixed by consensus before the
+  epoch starts, unknown before the previous epoch ends (the block id, not the header hash: the
+  header's state digest covers the committee record the draw writes);
 * **weighted sortition without replacement**, integers only: for draw ``i`` take
   ``r = SM3(seed | i | k)`` as a 256-bit integer, reject it (``k += 1``) when it falls in the
   incomplete top range (no modulo bias), pick the member whose cumulative-weight interval holds
@@ -61,7 +63,7 @@ def _sm3(data: bytes) -> bytes:
 
 def epoch_seed(chain_id: str, epoch: int, anchor: bytes) -> bytes:
     """The sortition seed of ``epoch``: SM3 over the domain, chain id, epoch and ``anchor`` (the
-    hash of the previous epoch's last block; the genesis hash for epoch 0).
+    block id of the previous epoch's last block; the genesis ``epoch0_anchor`` for epoch 0).
 
     >>> epoch_seed("c", 0, b"g").hex()[:16] == epoch_seed("c", 0, b"g").hex()[:16]
     True
@@ -86,7 +88,7 @@ def epoch_of(height: int, epoch_blocks: int) -> int:
 
 
 def anchor_height(epoch: int, epoch_blocks: int) -> int:
-    """The block whose hash anchors ``epoch``'s seed (0 = genesis for epoch 0).
+    """The block whose id anchors ``epoch``'s seed (0: the genesis ``epoch0_anchor``).
 
     >>> anchor_height(0, 100), anchor_height(3, 100)
     (0, 300)
@@ -160,6 +162,125 @@ class CommitteeSchedule:
         return select_committee(self.members, self.size, epoch_seed(self.chain_id, epoch, anchor))
 
 
+# -- live rotation: the genesis committee section and the on-chain record ----------------------
+
+
+@dataclass(frozen=True)
+class CommitteeSpec:
+    """The live committee section of a genesis (``settings["committee"]`` with ``candidates``).
+
+    ``candidates`` are the organisations that run a validator-capable node (exactly one each,
+    listed among the genesis validators); every ``epoch_blocks`` blocks a committee of ``size``
+    of them is drawn and runs consensus for the next epoch. ``epoch0_anchor`` seeds epoch 0.
+    """
+
+    chain_id: str
+    size: int
+    epoch_blocks: int
+    candidates: tuple[Member, ...]
+    epoch0_anchor: bytes
+    #: candidate organisation -> (node id, raw public key) of its validator-capable node
+    nodes: dict[str, tuple[str, bytes]]
+
+    def draw(self, epoch: int, anchor: bytes) -> tuple[str, ...]:
+        """Organisations of ``epoch``'s committee, in draw (= replica) order."""
+        return select_committee(
+            self.candidates, self.size, epoch_seed(self.chain_id, epoch, anchor)
+        )
+
+    def record(self, epoch: int, anchor: bytes) -> bytes:
+        """The state value written for ``epoch``: ``[epoch, anchor, [[org, node, key]…]]``."""
+        from finchain.chain.codec import encode
+
+        rows = [[org, *self.nodes[org]] for org in self.draw(epoch, anchor)]
+        return encode([epoch, anchor, rows])
+
+    def first_height(self, epoch: int) -> int:
+        return epoch * self.epoch_blocks + 1
+
+    def last_height(self, epoch: int) -> int:
+        return (epoch + 1) * self.epoch_blocks
+
+
+@dataclass(frozen=True)
+class CommitteeRecord:
+    """An epoch's committee as recorded on chain (decoded)."""
+
+    epoch: int
+    anchor: bytes
+    orgs: tuple[str, ...]
+    nodes: tuple[str, ...]
+    keys: tuple[bytes, ...]
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CommitteeRecord:
+        from finchain.chain.codec import decode
+
+        epoch, anchor, rows = decode(raw)
+        return cls(
+            int(epoch),
+            bytes(anchor),
+            tuple(str(r[0]) for r in rows),
+            tuple(str(r[1]) for r in rows),
+            tuple(bytes(r[2]) for r in rows),
+        )
+
+
+def committee_key(epoch: int) -> bytes:
+    """State key of ``epoch``'s committee record (governance namespace, ``committee/<epoch>``)."""
+    from finchain.chain.storage import state_key
+
+    return bytes(state_key("governance", b"committee/" + str(epoch).encode()))
+
+
+def epoch_chain_id(chain_id: str, epoch: int, anchor: bytes) -> bytes:
+    """The consensus domain of one epoch's instance: votes, timeouts and block ids of one epoch
+    are worthless in any other (and the instance's implicit root binds the anchor block)."""
+    return chain_id.encode() + b"/epoch/" + str(epoch).encode() + b"/" + anchor.hex().encode()
+
+
+def committee_spec(genesis: Any) -> CommitteeSpec | None:
+    """The live committee section of ``genesis``, or ``None`` (a fixed validator set).
+
+    Raises :class:`CommitteeError` when the section is malformed."""
+    section = genesis.settings.get("committee")
+    if not isinstance(section, dict) or "candidates" not in section:
+        return None
+    try:
+        size = int(section["size"])
+        epoch_blocks = int(section["epoch_blocks"])
+        candidates = tuple(
+            Member(str(c["org"]), int(c.get("weight", 1))) for c in section["candidates"]
+        )
+        anchor = bytes.fromhex(str(section["epoch0_anchor"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CommitteeError(f"malformed committee section: {exc!r}") from None
+    if genesis.consensus != "hotstuff":
+        raise CommitteeError(
+            f"committee rotation is implemented for hotstuff only, not {genesis.consensus!r}"
+        )
+    if epoch_blocks < 2:
+        raise CommitteeError("committee epoch_blocks must be >= 2")
+    by_org: dict[str, list[Any]] = {}
+    for v in genesis.validators:
+        by_org.setdefault(v.org, []).append(v)
+    nodes: dict[str, tuple[str, bytes]] = {}
+    for c in candidates:
+        found = by_org.get(c.org, [])
+        if len(found) != 1:
+            raise CommitteeError(
+                f"committee candidate {c.org} needs exactly one validator node, has {len(found)}"
+            )
+        nodes[c.org] = (found[0].node_id, found[0].public_key)
+    if len(candidates) != len(genesis.validators):
+        raise CommitteeError("with a committee, every validator node must belong to a candidate")
+    spec = CommitteeSpec(genesis.chain_id, size, epoch_blocks, candidates, anchor, nodes)
+    first = spec.draw(0, anchor)  # size, duplicates and weights checked here
+    if "epoch0" in section and list(section["epoch0"]) != list(first):
+        raise CommitteeError("committee epoch0 does not match the draw from epoch0_anchor")
+    return spec
+
+
 def members_digest(members: Sequence[tuple[str, bytes]]) -> bytes:
     """SM3 over the sorted ``(org, certificate bytes)`` pairs: the anchor of epoch 0 (the genesis
     hash cannot be, since the genesis names the epoch-0 committee)."""
@@ -182,6 +303,7 @@ def layout_consortium(
     chain_id: str = "finchain-consortium",
     consensus_options: dict[str, Any] | None = None,
     mempool: Any = None,
+    candidates: int = 0,
 ) -> dict[str, Any]:
     """A network whose genesis lists ``members`` organisations, each with a certificate issued
     by the consortium root, and whose validators are the epoch-0 committee drawn from them.
@@ -192,6 +314,11 @@ def layout_consortium(
     genesis ``settings["committee"]`` records the schedule (size, epoch length, seed domain,
     epoch-0 anchor) so any node recomputes every later committee. Returns a summary with the
     committee and the time each step took.
+
+    ``candidates = 0``: the epoch-0 committee is drawn from all members and validates for good
+    (a fixed validator set). ``candidates = k > 0``: the first ``k`` organisations each run a
+    validator-capable node, the genesis gets a live committee section (see
+    :class:`CommitteeSpec`) and the node rotates the committee every ``epoch_blocks`` blocks.
     """
     import time
 
@@ -206,8 +333,10 @@ def layout_consortium(
     directory = Path(directory)
     if (directory / "network.yaml").exists():
         raise CommitteeError(f"{directory} already holds a network; choose an empty directory")
-    if committee < 1 or members < committee + observers:
+    if committee < 1 or members < max(committee, candidates) + observers:
         raise CommitteeError("need members >= committee + observers and a committee of >= 1")
+    if candidates and candidates < committee:
+        raise CommitteeError(f"a committee of {committee} needs >= {committee} candidates")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     s = get_suite(suite)
@@ -229,10 +358,12 @@ def layout_consortium(
 
     t1 = time.perf_counter()
     anchor = members_digest(list(member_certs.items()))
-    chosen = select_committee([Member(o) for o in orgs], committee, epoch_seed(chain_id, 0, anchor))
+    pool = orgs[:candidates] if candidates else orgs
+    chosen = select_committee([Member(o) for o in pool], committee, epoch_seed(chain_id, 0, anchor))
     timings["draw_committee_s"] = time.perf_counter() - t1
-    others = [o for o in orgs if o not in set(chosen)][:observers]
-    roles = [(o, "validator", i) for i, o in enumerate(chosen)]
+    validator_orgs = list(pool) if candidates else list(chosen)
+    others = [o for o in orgs if o not in set(validator_orgs)][:observers]
+    roles = [(o, "validator", i) for i, o in enumerate(validator_orgs)]
     roles += [(o, "observer", i) for i, o in enumerate(others)]
     ports = network.free_ports(2 * len(roles))
     specs = [
@@ -318,6 +449,7 @@ def layout_consortium(
                 "domain": DOMAIN.decode(),
                 "epoch0_anchor": anchor.hex(),
                 "epoch0": list(chosen),
+                **({"candidates": [{"org": o, "weight": 1} for o in pool]} if candidates else {}),
             }
         },
     )
@@ -370,6 +502,7 @@ def layout_consortium(
     timings["total_s"] = time.perf_counter() - t0
     return {
         "committee": list(chosen),
+        "candidates": list(pool) if candidates else [],
         "observers": others,
         "anchor": anchor.hex(),
         "genesis_bytes": (directory / "genesis.json").stat().st_size,

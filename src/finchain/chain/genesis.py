@@ -322,6 +322,12 @@ class Genesis:
             encode(self.consensus_config)
         except ChainError as exc:
             raise GenesisError(f"settings must be canonical data: {exc}") from None
+        from finchain.chain.committee import CommitteeError, committee_spec
+
+        try:
+            committee_spec(self)
+        except CommitteeError as exc:
+            raise GenesisError(str(exc)) from None
 
     def resolved_contracts(self, registry: ContractRegistry) -> list[tuple[str, bytes]]:
         """Installed application contracts with code hashes checked against ``registry``."""
@@ -378,6 +384,11 @@ class Genesis:
         w[state_key("governance", b"threshold")] = encode(list(self.governance_threshold))
         for key, value in sorted(self.settings.items()):
             w[state_key("governance", b"setting:" + key.encode())] = encode(value)
+        from finchain.chain.committee import committee_key, committee_spec
+
+        committee = committee_spec(self)
+        if committee is not None:  # the epoch-0 committee, recorded like every later one
+            w[committee_key(0)] = committee.record(0, committee.epoch0_anchor)
         supply = 0
         for addr, value in self.balances:
             if value:

@@ -173,6 +173,11 @@ class Ledger:
         self.validator_keys = ValidatorKeys(
             self.suite, [self.suite.load_public_key(v.public_key) for v in validators]
         )
+        from finchain.chain.committee import committee_spec
+
+        #: the live committee schedule (``None``: the genesis validators run every block)
+        self.committee_spec = committee_spec(self.genesis)
+        self._committees: dict[int, Any] = {}
         # ``sync=False`` only for offline bulk writers (the forge), which sync once at the end
         self.store = BlockStore(Path(config.data_dir), suite=self.suite, sync=sync)
         self.registry = builtin_registry()
@@ -182,6 +187,7 @@ class Ledger:
             self.registry,
             chain_id=self.chain_id,
             signature_checker=self._check_signatures,
+            system_writes=None if self.committee_spec is None else self._committee_writes,
         )
         #: hashes whose signatures the node already checked (the mempool's pending set)
         self.verified: Container[bytes] | None = None
@@ -218,10 +224,93 @@ class Ledger:
             config=self._consensus_config,
         )
 
+    # -- committees (a genesis with a live committee section only) -----------------------------
+    def _committee_writes(self, height: int, block_id: bytes) -> dict[bytes, bytes]:
+        """Executing the last block of epoch ``e`` records epoch ``e + 1``'s committee, drawn
+        with that block's consensus id as the anchor."""
+        from finchain.chain.committee import committee_key
+
+        spec = self.committee_spec
+        assert spec is not None
+        if height % spec.epoch_blocks:
+            return {}
+        epoch = height // spec.epoch_blocks
+        return {committee_key(epoch): spec.record(epoch, block_id)}
+
+    def committee(self, epoch: int) -> Any:
+        """Epoch ``epoch``'s :class:`~finchain.chain.committee.CommitteeRecord` from the committed
+        state, or ``None`` (not recorded yet, or no committee section)."""
+        from finchain.chain.committee import CommitteeRecord, committee_key
+
+        if self.committee_spec is None or epoch < 0:
+            return None
+        rec = self._committees.get(epoch)
+        if rec is None:
+            raw = self.store.get_state(committee_key(epoch))
+            if raw is None:
+                return None
+            rec = self._committees[epoch] = CommitteeRecord.decode(raw)
+            if len(self._committees) > 64:
+                self._committees.pop(min(self._committees))
+        return rec
+
+    def epoch_config(self, epoch: int) -> Any:
+        """The consensus config of ``epoch``'s instance (its own chain-id domain)."""
+        from dataclasses import replace
+
+        from finchain.chain.committee import epoch_chain_id
+
+        rec = self.committee(epoch)
+        assert rec is not None
+        return replace(
+            self._consensus_config, chain_id=epoch_chain_id(self.chain_id, epoch, rec.anchor)
+        )
+
+    def committee_keys(self, epoch: int) -> ValidatorKeys | None:
+        rec = self.committee(epoch)
+        if rec is None:
+            return None
+        return ValidatorKeys(self.suite, [self.suite.load_public_key(k) for k in rec.keys])
+
+    def make_epoch_consensus(self, epoch: int, replica_id: int) -> Any:
+        """A HotStuff replica of ``epoch``'s committee, restored from this epoch's records."""
+        from finchain.chain.consensus import make_consensus
+
+        keys = self.committee_keys(epoch)
+        assert keys is not None
+        prefix = epoch_persist_prefix(epoch)
+        persisted = {k[len(prefix) :]: v for k, v in self.store.persisted() if k.startswith(prefix)}
+        return make_consensus(
+            "hotstuff",
+            replica_id=replica_id,
+            n=len(keys.keys),
+            signer=KeySigner(self.suite, self.key),
+            verifier=keys,
+            persisted=persisted,
+            config=self.epoch_config(epoch),
+        )
+
     def verify_commit(self, height: int, block_id: bytes, payload: bytes, proof: bytes) -> bool:
-        """Check a commit record from a peer against the genesis validator set."""
+        """Check a commit record from a peer against the validators of its height: the genesis
+        set, or (with a committee section) the committee of the height's epoch, from state."""
         from finchain.chain.consensus import verify_commit_proof
 
+        spec = self.committee_spec
+        if spec is not None:
+            epoch = (height - 1) // spec.epoch_blocks
+            keys = self.committee_keys(epoch)
+            if keys is None or height < 1:
+                return False
+            config = self.epoch_config(epoch)
+            return verify_commit_proof(
+                "hotstuff",
+                block_id=block_id,
+                height=height - epoch * spec.epoch_blocks,
+                proof=proof,
+                n=len(keys.keys),
+                verifier=keys,
+                config=config,
+            ) and payload_bound("hotstuff", proof, payload, config)
         name = self.genesis.consensus or self.config.consensus
         if not verify_commit_proof(
             name,
@@ -252,6 +341,11 @@ class Ledger:
         """
         from finchain.chain.consensus import verify_commit_proof
 
+        if self.committee_spec is not None:  # per-epoch keys: checked one by one
+            for i, (height, block_id, payload, proof) in enumerate(records):
+                if not self.verify_commit(height, block_id, payload, proof):
+                    return i
+            return len(records)
         name = self.genesis.consensus or self.config.consensus
         n = len(self.validator_names)
         recorder = _RecordingVerifier()
@@ -384,6 +478,11 @@ class Ledger:
 
     def close(self) -> None:
         self.store.close()
+
+
+def epoch_persist_prefix(epoch: int) -> str:
+    """Consensus records of one epoch's instance live under this key prefix."""
+    return f"epoch/{epoch}/"
 
 
 def payload_bound(name: str, proof: bytes, payload: bytes, config: Any) -> bool:

@@ -13,6 +13,12 @@ It never re-executes anything. For a block header it checks
 and then Merkle proofs of transactions and receipts against the header's roots
 (:mod:`finchain.chain.proofs`). Any failure raises :class:`LightClientError`.
 
+With a live committee section in the genesis, "the validators" of a height are the committee of
+its epoch. The light client recomputes it rather than trusting a node: epoch ``e``'s committee
+is drawn from the genesis candidates with the consensus id of block ``e * epoch_blocks`` as
+anchor, so it first proves that boundary header (against epoch ``e - 1``'s committee, and so
+on back to epoch 0, which the genesis fixes) — one extra header per epoch, cached.
+
 >>> # doctest: +SKIP
 >>> light = LightClient.from_genesis_file("net/genesis.json")
 >>> async with Client(url) as c:
@@ -65,6 +71,45 @@ class LightClient:
         self._verifier = ValidatorKeys(self.suite, self.keys)
         self._config = consensus_config(self.suite, genesis.chain_id, genesis.consensus_config)
         self.trusted: dict[int, BlockHeader] = {}
+        from finchain.chain.committee import committee_spec
+
+        self.committee_spec = committee_spec(genesis)
+        #: epoch -> (committee keys in replica order, that epoch's consensus config)
+        self._epochs: dict[int, tuple[list[Any], Any]] = {}
+        if self.committee_spec is not None:
+            self._learn_epoch(0, self.committee_spec.epoch0_anchor)
+
+    def _learn_epoch(self, epoch: int, anchor: bytes) -> None:
+        from dataclasses import replace
+
+        from finchain.chain.committee import epoch_chain_id
+
+        spec = self.committee_spec
+        assert spec is not None
+        orgs = spec.draw(epoch, anchor)
+        keys = [self.suite.load_public_key(spec.nodes[o][1]) for o in orgs]
+        config = replace(
+            self._config, chain_id=epoch_chain_id(self.genesis.chain_id, epoch, anchor)
+        )
+        self._epochs[epoch] = (keys, config)
+
+    def committee_keys(self, height: int) -> list[Any]:
+        """Public keys that certify block ``height`` (the genesis validators, or the committee
+        of the height's epoch, which must have been learnt: see :meth:`fetch_header`)."""
+        return self._validators_for(height)[0]
+
+    def _validators_for(self, height: int) -> tuple[list[Any], Any, int]:
+        spec = self.committee_spec
+        if spec is None:
+            return self.keys, self._config, height
+        epoch = (height - 1) // spec.epoch_blocks
+        known = self._epochs.get(epoch)
+        if known is None:
+            raise LightClientError(
+                f"block {height}: committee of epoch {epoch} unknown; prove block "
+                f"{epoch * spec.epoch_blocks} first (fetch_header does)"
+            )
+        return known[0], known[1], height - epoch * spec.epoch_blocks
 
     @classmethod
     def from_genesis_file(cls, path: str | Path) -> LightClient:
@@ -81,30 +126,34 @@ class LightClient:
             header = BlockHeader.decode(header.encode(), self.suite.name)
         payload = Payload(header.proposer, header.timestamp, header.batch_digests).encode()
         name = self.genesis.consensus
+        keys, config, local_height = self._validators_for(header.height)
         if not verify_commit_proof(
             name,
             block_id=header.block_id,
-            height=header.height,
+            height=local_height,
             proof=header.proof,
-            n=len(self.keys),
-            verifier=self._verifier,
-            config=self._config,
+            n=len(keys),
+            verifier=ValidatorKeys(self.suite, keys) if keys is not self.keys else self._verifier,
+            config=config,
         ):
             raise LightClientError(f"block {header.height}: commit proof does not verify")
-        if not payload_bound(name, header.proof, payload, self._config):
+        if not payload_bound(name, header.proof, payload, config):
             raise LightClientError(
                 f"block {header.height}: header does not match the ordered proposal"
             )
         if header.payload_hash != self.suite.hash(payload):
             raise LightClientError(f"block {header.height}: payload hash mismatch")
         if not verify_header_certificate(
-            self.suite, header, certificate, self.keys, self.genesis.chain_id
+            self.suite, header, certificate, keys, self.genesis.chain_id
         ):
             raise LightClientError(
                 f"block {header.height}: header certificate lacks a quorum "
                 "of valid validator signatures"
             )
         self.trusted[header.height] = header
+        spec = self.committee_spec
+        if spec is not None and header.height % spec.epoch_blocks == 0:
+            self._learn_epoch(header.height // spec.epoch_blocks, header.block_id)
         return header
 
     async def fetch_header(self, client: Client, height: int) -> BlockHeader:
@@ -115,6 +164,13 @@ class LightClient:
 
         if height in self.trusted:
             return self.trusted[height]
+        spec = self.committee_spec
+        if spec is not None and height > 0:
+            # prove the boundary headers of the epochs not learnt yet, oldest first
+            epoch = (height - 1) // spec.epoch_blocks
+            missing = [e for e in range(1, epoch + 1) if e not in self._epochs]
+            for e in missing:
+                await self.fetch_header(client, e * spec.epoch_blocks)
         for attempt in range(50):  # validators attest right after executing: allow a moment
             try:
                 raw = await client.header_certificate(height)

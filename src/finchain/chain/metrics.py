@@ -14,6 +14,10 @@ Names (all prefixed ``finchain_``):
 ``peers``                      connected authenticated peers
 ``peers_refused_total``        connections refused at the handshake
 ``batches_fetched_total``      batches this node had to fetch from peers
+``batches_checked_total``      peer batches whose signatures this node checked, by ``why``
+``batches_attested_total``     peer batches taken on ``f + 1`` validators' attestations
+``batch_acks_refused_total``   batch attestations whose signature failed
+``client_signatures_checked``  client signatures checked since start, by ``where``
 =============================  ======================================================
 
 >>> m = NodeMetrics()
@@ -62,6 +66,11 @@ class NodeMetrics:
             "finchain_mempool_rejected", "Submissions refused", ["reason"], registry=r
         )
         self.view_changes = Counter("finchain_view_changes", "Consensus timeouts seen", registry=r)
+        self.epoch = Gauge(
+            "finchain_epoch",
+            "Committee epoch this node follows (0 without a committee)",
+            registry=r,
+        )
         self.peers = Gauge("finchain_peers", "Connected authenticated peers", registry=r)
         self.peers_refused = Gauge(
             "finchain_peers_refused", "Connections refused at the handshake", registry=r

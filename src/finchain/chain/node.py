@@ -12,8 +12,8 @@ The node is the I/O shell around pure parts:
 * **block sync**: every node tells its peers its height every second; a node that sees a peer
   ahead of it (a restarted validator, an observer, a replica whose consensus jumped past blocks
   it has not executed) fetches commit records ``(height, block_id, payload, proof)``, checks each
-  proof with the algorithm's ``verify_commit_proof`` against the genesis validator set and
-  executes them the same way.
+  proof with the algorithm's ``verify_commit_proof`` against the genesis validator set (or the
+  committee of the height's epoch) and executes them the same way.
 
 **Attested batch verification** (``mempool.batch_verification: attested``, the default): a client
 signature is checked by ``f + 1`` validators, not all ``n``. The validator that admitted a batch
@@ -31,6 +31,14 @@ forwarded by an observer are assigned to ``f + 1`` validators by digest.
 Roles: a *validator* runs consensus and accepts transactions; an *observer* never votes — it
 follows by block sync only, checks every commit proof, serves reads, and forwards submitted
 transactions' batches to validators.
+
+**Committee epochs** (a genesis committee section with candidates, HotStuff only): the
+validators are then the *candidates*; executing an epoch's last block records the next
+committee in state and :meth:`Node._enter_epoch` switches to it — members run a fresh HotStuff
+instance for the epoch (own persisted records, own signing domain, local heights offset by the
+epoch's base), everyone else follows by block sync. Commits past the epoch's last block are
+dropped and leaders propose empty payloads there, so every node executes exactly the blocks
+each epoch's committee decided (docs/consensus.md, "Live rotation").
 """
 
 from __future__ import annotations
@@ -104,12 +112,23 @@ class Node:
         self.suite = self.ledger.suite
         self.genesis = self.ledger.genesis
         self.validators: list[str] = list(self.ledger.validator_names)
+        #: every validator-capable node (= ``validators`` without a committee section)
+        self.candidates: list[str] = list(self.ledger.validator_names)
         self.replica_id = (
             self.validators.index(config.name) if config.name in self.validators else None
         )
         if config.role == "validator" and self.replica_id is None:
             raise NodeError(f"{config.name} is configured as a validator but genesis lists it not")
         self.is_validator = config.role == "validator"
+        #: live committee schedule; with one, ``validators`` is the current epoch's committee
+        self.spec = self.ledger.committee_spec
+        self.epoch = 0
+        self._epoch_base = 0
+        self._persist_prefix = ""
+        self._future: list[tuple[int, str, bytes]] = []  # next epoch's consensus messages
+        self._hdr_n = len(self.validators) if self.spec is None else self.spec.size
+        if self.spec is not None:
+            self.replica_id = None  # set per epoch by _enter_epoch
         self.metrics = NodeMetrics()
         self.verify_pool = ThreadPoolExecutor(
             max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="verify"
@@ -134,7 +153,9 @@ class Node:
         self.hub = EventHub()
         self.dispatcher = Dispatcher()
         self.consensus = (
-            self.ledger.make_consensus(config, self.replica_id) if self.is_validator else None
+            self.ledger.make_consensus(config, self.replica_id)
+            if self.is_validator and self.spec is None
+            else None
         )
         self.net: PeerNetwork | None = None
         self.rpc: RpcServer | None = None
@@ -156,7 +177,9 @@ class Node:
         self._hdr_sigs: dict[int, dict[int, tuple[bytes, bytes]]] = {}
         self._hdr_done_below = 0
         self._last_proposal = 0.0
-        self._attested = config.mempool.batch_verification == "attested"
+        # with live committees the replica set changes per epoch: every candidate checks
+        # every signature there (attestations are tied to a fixed validator set)
+        self._attested = config.mempool.batch_verification == "attested" and self.spec is None
         self._f = max_faulty(len(self.validators))
         #: batch digest -> replica -> attestation signature (not yet checked)
         self._acks: collections.OrderedDict[bytes, dict[int, bytes]] = collections.OrderedDict()
@@ -218,6 +241,11 @@ class Node:
         self._spawn(self._status_loop())
         if self.is_validator:
             self._spawn(self._batch_loop())
+        if self.spec is not None:
+            from finchain.chain.committee import epoch_of
+
+            self._enter_epoch(epoch_of(self.height + 1, self.spec.epoch_blocks))
+        elif self.is_validator:
             assert self.consensus is not None
             self._apply(self.consensus.on_start(self.now_ms()))
         log.info(
@@ -294,9 +322,14 @@ class Node:
         assert self.consensus is not None and self.net is not None
         for action in actions:
             if isinstance(action, Persist):
-                self.ledger.persist(action.key, action.value)
+                self.ledger.persist(self._persist_prefix + action.key, action.value)
             elif isinstance(action, Send):
-                data = m.pack(m.CONSENSUS, self.consensus.encode_message(action.message))
+                raw = self.consensus.encode_message(action.message)
+                data = (
+                    m.pack(m.CONSENSUS, raw)
+                    if self.spec is None
+                    else m.pack(m.CONSENSUS, raw, self.epoch)
+                )
                 if action.to is None:
                     self.net.broadcast(data, [v for v in self.validators if v != self.config.name])
                 else:
@@ -306,11 +339,18 @@ class Node:
             elif isinstance(action, RequestPayload):
                 self._spawn(self._propose(action.view))
             elif isinstance(action, Commit):
+                if self.spec is not None and action.height > self.spec.epoch_blocks:
+                    continue  # ordered past the epoch's last block: never executed (see docs)
                 self._queue_commit(
-                    CommitRecord(action.height, action.block_id, action.payload, action.proof)
+                    CommitRecord(
+                        self._epoch_base + action.height,
+                        action.block_id,
+                        action.payload,
+                        action.proof,
+                    )
                 )
             elif isinstance(action, SyncRequired):
-                self._sync_wanted = max(self._sync_wanted, action.from_height)
+                self._sync_wanted = max(self._sync_wanted, self._epoch_base + action.from_height)
 
     def _set_timer(self, at: int, token: Any) -> None:
         assert self._loop is not None
@@ -337,6 +377,14 @@ class Node:
     async def _propose(self, view: int) -> None:
         """Answer RequestPayload: batch digests waiting here (waits briefly when there are none)."""
         cfg = self.config.mempool
+        inst = self.consensus
+        if self.spec is not None and inst is not None:
+            nxt = inst.next_height()
+            if nxt is not None and nxt > self.spec.epoch_blocks:
+                # past the epoch's last block: empty blocks, only to certify the last one
+                empty = Payload(self.replica_id or 0, int(time.time() * 1000), ())
+                self._apply(inst.on_payload(view, empty.encode(), self.now_ms()))
+                return
         gap = self._last_proposal + cfg.min_block_interval_ms / 1000 - time.monotonic()
         if gap > 0:  # pace blocks: fewer, fuller blocks cost less consensus crypto per tx
             await asyncio.sleep(gap)
@@ -348,8 +396,9 @@ class Node:
         digests = self.mempool.proposal(cfg.max_block_batches)
         self._last_proposal = time.monotonic()
         payload = Payload(self.replica_id or 0, int(time.time() * 1000), tuple(digests))
-        if self.consensus is not None and not self._stop.is_set():
-            self._apply(self.consensus.on_payload(view, payload.encode(), self.now_ms()))
+        if self.consensus is inst and not self._stop.is_set():  # not replaced by a new epoch's
+            assert inst is not None
+            self._apply(inst.on_payload(view, payload.encode(), self.now_ms()))
 
     # -- batches ---------------------------------------------------------------------------
     async def _batch_loop(self) -> None:
@@ -369,7 +418,7 @@ class Node:
         assert self.net is not None
         self.ledger.put_batches([batch])
         self.net.broadcast(
-            m.pack(m.BATCH, batch.encode()), [v for v in self.validators if v != self.config.name]
+            m.pack(m.BATCH, batch.encode()), [v for v in self.candidates if v != self.config.name]
         )
         if self.replica_id is not None and self._attested:
             self._send_ack(batch.digest)  # admission checked every signature
@@ -564,9 +613,9 @@ class Node:
             return
         kind = msg[0]
         if kind == m.CONSENSUS:
-            self._on_consensus(peer, msg[1])
+            self._on_consensus(peer, msg[1], msg[2] if len(msg) > 2 else None)
         elif kind == m.BATCH:
-            if self.is_validator or peer in self.validators:
+            if self.is_validator or peer in self.candidates:
                 self._spawn(self._on_peer_batch(peer, msg[1]))
         elif kind == m.BATCH_REQ:
             found = []
@@ -598,7 +647,13 @@ class Node:
             if int(msg[1]) > self.height:
                 self._commit_wake.set()
 
-    def _on_consensus(self, peer: str, raw: bytes) -> None:
+    def _on_consensus(self, peer: str, raw: bytes, epoch: Any = None) -> None:
+        if self.spec is not None and epoch != self.epoch:
+            # a committee member of the next epoch that switched before us: replay on switching
+            if isinstance(epoch, int) and epoch == self.epoch + 1 and peer in self.candidates:
+                self._future.append((epoch, peer, raw))
+                del self._future[:-1024]
+            return
         if self.consensus is None or peer not in self.validators:
             return
         try:
@@ -614,19 +669,71 @@ class Node:
                 self.mempool.mark_proposed(Payload.decode(payload).batch_digests)
         self._apply(self.consensus.on_message(self.validators.index(peer), message, self.now_ms()))
 
+    # -- epochs (genesis with a committee section) ------------------------------------------
+    def _enter_epoch(self, epoch: int) -> None:
+        """Switch to ``epoch``'s committee, read from this node's own state: a member starts a
+        fresh consensus instance (replica order = draw order), anyone else follows by sync."""
+        from finchain.chain.ledger_port import epoch_persist_prefix
+
+        assert self.spec is not None
+        rec = self.ledger.committee(epoch)
+        if rec is None:
+            log.error("no committee recorded for epoch", extra={"epoch": epoch})
+            return
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self.consensus = None
+        self.epoch = epoch
+        self._epoch_base = epoch * self.spec.epoch_blocks
+        self._persist_prefix = epoch_persist_prefix(epoch)
+        self.validators = list(rec.nodes)
+        me = self.config.name
+        self.replica_id = self.validators.index(me) if me in self.validators else None
+        replay = [(p, raw) for e, p, raw in self._future if e == epoch]
+        self._future = [x for x in self._future if x[0] > epoch]
+        self.metrics.epoch.set(epoch)
+        log.info(
+            "epoch",
+            extra={
+                "epoch": epoch,
+                "height": self.height,
+                "committee": ",".join(rec.nodes),
+                "member": self.replica_id is not None,
+            },
+        )
+        if self.is_validator and self.replica_id is not None:
+            self.consensus = self.ledger.make_epoch_consensus(epoch, self.replica_id)
+            self._apply(self.consensus.on_start(self.now_ms()))
+            for peer, raw in replay:
+                self._on_consensus(peer, raw, epoch)
+
+    def _epoch_of(self, height: int) -> int:
+        assert self.spec is not None
+        return max(0, height - 1) // self.spec.epoch_blocks
+
     # -- header certificates ---------------------------------------------------------------
-    def _sign_header(self, header: BlockHeader) -> None:
-        """A validator attests the header it just executed; peers collect a quorum of these."""
+    def _sign_header(self, header: BlockHeader) -> bool:
+        """A validator attests the header it just executed; peers collect a quorum of these.
+        ``False`` when this node is not on the committee of the header's epoch."""
         from finchain.chain.proofs import sign_header
 
-        assert self.replica_id is not None and self.net is not None
+        assert self.net is not None
+        index = self.replica_id
+        if self.spec is not None:  # the committee of the header's epoch attests it
+            rec = self.ledger.committee(self._epoch_of(header.height))
+            index = None if rec is None else _index(rec.nodes, self.config.name)
+            if index is None:
+                return False
+        assert index is not None
         sig = sign_header(self.suite, self.ledger.key, header, self.ledger.chain_id)
         digest = header.hash_with(self.suite)
-        self._on_header_sig(header.height, digest, self.replica_id, sig)
-        self.net.broadcast(m.pack(m.HDR_SIG, header.height, digest, self.replica_id, sig))
+        self._on_header_sig(header.height, digest, index, sig)
+        self.net.broadcast(m.pack(m.HDR_SIG, header.height, digest, index, sig))
+        return True
 
     def _on_header_sig(self, height: int, digest: bytes, replica: int, sig: bytes) -> None:
-        if not 0 <= replica < len(self.validators) or height <= self._hdr_done_below:
+        if not 0 <= replica < self._hdr_n or height <= self._hdr_done_below:
             return
         if height > self.height + 10_000:
             return
@@ -649,13 +756,13 @@ class Node:
             return
         digest = header.hash_with(self.suite)
         matching = sorted((r, s) for r, (d, s) in sigs.items() if d == digest)
-        if len(matching) < quorum_size(len(self.validators)):
+        if len(matching) < quorum_size(self._hdr_n):
             return
         stored = self.ledger.store.get_meta(f"hcert:{height}")
         if stored is not None and len(HeaderCertificate.decode(stored).signatures) >= len(matching):
             return
         self.ledger.store.put_meta(f"hcert:{height}", HeaderCertificate(tuple(matching)).encode())
-        if len(matching) == len(self.validators):
+        if len(matching) == self._hdr_n:
             del self._hdr_sigs[height]
         for h in [h for h in self._hdr_sigs if h < height - 1000]:
             del self._hdr_sigs[h]
@@ -671,12 +778,17 @@ class Node:
             return None
         message = header_vote_bytes(self.suite, header, self.ledger.chain_id)
         keys = self.ledger.validator_keys.keys
+        if self.spec is not None:
+            epoch_keys = self.ledger.committee_keys(self._epoch_of(height))
+            if epoch_keys is None:
+                return None
+            keys = epoch_keys.keys
         good = tuple(
             (r, s)
             for r, s in HeaderCertificate.decode(raw).signatures
             if 0 <= r < len(keys) and self.suite.is_valid(keys[r], message, s)
         )
-        if len(good) < quorum_size(len(self.validators)):
+        if len(good) < quorum_size(self._hdr_n):
             return None
         return HeaderCertificate(good).encode()
 
@@ -728,7 +840,9 @@ class Node:
             if rec is None:
                 behind = max(self._peer_heights.values(), default=0) > self.height
                 gap = bool(self._commits) or self._sync_wanted > self.height
-                wants = behind and (gap or not self.is_validator or self._lagging())
+                wants = behind and (
+                    gap or not self.is_validator or self._lagging() or self._follows()
+                )
                 if wants and await self._sync_once():
                     continue
                 self._commit_wake.clear()
@@ -738,6 +852,14 @@ class Node:
             for h in [h for h in self._commits if h <= self.height]:
                 del self._commits[h]
             await self._execute(rec)
+
+    def _follows(self) -> bool:
+        """With a committee: this node is off the committee (it follows by block sync like an
+        observer), or its next block ends the epoch (a peer that committed it may have left
+        the old instance already)."""
+        if self.spec is None:
+            return False
+        return self.consensus is None or (self.height + 1) % self.spec.epoch_blocks == 0
 
     def _lagging(self) -> bool:
         """A validator whose consensus is idle while peers are well ahead (e.g. just restarted)."""
@@ -769,10 +891,11 @@ class Node:
                         if rec.height != self.height + 1 or self._stop.is_set():
                             continue
                         await self._execute(rec)
-                        if self.consensus is not None:
+                        local = rec.height - self._epoch_base
+                        if self.consensus is not None and 0 < local <= self._epoch_len():
                             self._apply(
                                 self.consensus.on_synced_commit(
-                                    rec.height, rec.block_id, rec.payload, rec.proof, self.now_ms()
+                                    local, rec.block_id, rec.payload, rec.proof, self.now_ms()
                                 )
                             )
                         progressed = True
@@ -795,10 +918,21 @@ class Node:
         assert self._loop is not None
         nxt = start
         try:
-            while not self._stop.is_set():
+            # with live committees a round stays inside one epoch: the next epoch's committee
+            # (which its proofs are checked against) is known once this epoch's last block ran
+            last = (
+                1 << 62
+                if self.spec is None
+                else ((start - 1) // self.spec.epoch_blocks + 1) * self.spec.epoch_blocks
+            )
+            while not self._stop.is_set() and nxt <= last:
                 try:
                     raw, head = await self._request(
-                        peer, m.SYNC_REQ, nxt, SYNC_RANGE, timeout=SYNC_TIMEOUT_S
+                        peer,
+                        m.SYNC_REQ,
+                        nxt,
+                        min(SYNC_RANGE, last - nxt + 1),
+                        timeout=SYNC_TIMEOUT_S,
                     )
                 except TimeoutError:
                     return
@@ -834,6 +968,9 @@ class Node:
         finally:
             ready.put_nowait(None)
 
+    def _epoch_len(self) -> int:
+        return 1 << 62 if self.spec is None else self.spec.epoch_blocks
+
     async def _execute(self, rec: CommitRecord) -> None:
         try:
             payload = Payload.decode(rec.payload)
@@ -850,15 +987,19 @@ class Node:
             lambda: self.ledger.execute(rec.height, rec.block_id, payload, rec.proof, batches),
         )
         self._after_block(result)
+        spec = self.spec
+        if spec is not None and rec.height % spec.epoch_blocks == 0 and not self._stop.is_set():
+            self._enter_epoch(rec.height // spec.epoch_blocks)
 
     def _after_block(self, result: ledger_port.ExecutedBlock) -> None:
         now = time.monotonic()
         header = result.header
+        signed = False
         if self.is_validator:
             # every header, empty ones included: a light node follows the chain height by
             # height and must be able to prove each link (one SM2 signature per block)
-            self._sign_header(header)
-        elif header.height in self._hdr_sigs:
+            signed = self._sign_header(header)
+        if not signed and header.height in self._hdr_sigs:
             self._maybe_certify(header.height)
         for h in result.tx_hashes:
             t = self.mempool.admitted_at(h)
@@ -918,6 +1059,10 @@ class Node:
         except TimeoutError:
             return False
         return True
+
+
+def _index(names: tuple[str, ...] | list[str], name: str) -> int | None:
+    return names.index(name) if name in names else None
 
 
 def _is_config_entry(payload: bytes) -> bool:

@@ -171,6 +171,11 @@ class Client:
         light = LightClient.from_genesis_file(genesis)
         return await light.prove(self, tx_hash)
 
+    async def committee(self, epoch: int | None = None) -> dict[str, Any]:
+        """The committee recorded on chain for ``epoch`` (default: the node's current epoch)."""
+        args = () if epoch is None else (epoch,)
+        return await self.request("getCommittee", *args)  # type: ignore[no-any-return]
+
     async def genesis(self) -> dict[str, Any]:
         return await self.request("getGenesis")  # type: ignore[no-any-return]
 

@@ -152,9 +152,9 @@ def test_thousand_member_genesis_starts_and_commits(tmp_path: Path) -> None:
                 assert all(r["ok"] for r in await c.submit_and_wait(txs, timeout=90))
                 members = await c.call("members", "list_members")
                 assert len(members) == 1000
-                # the epoch-1 committee follows from the hash of the anchor block (epoch_blocks)
+                # the epoch-1 committee follows from the id of the anchor block (epoch_blocks)
                 head = await c.header(1)
-                nxt = sched.committee(1, bytes.fromhex(head["hash"][2:]))
+                nxt = sched.committee(1, bytes.fromhex(head["blockId"][2:]))
                 assert len(set(nxt)) == 4 and nxt != sched.committee(0, anchor)
             observer = next(s for s in specs if s.role == "observer")
             async with Client(observer.rpc_url) as o:

@@ -466,6 +466,11 @@ class HotStuff(Consensus):
     def current_round(self) -> int:
         return self.round
 
+    def next_height(self) -> int | None:
+        """Height a proposal made now would get (``None`` while the high-QC block is missing)."""
+        node = self._nodes.get(self.high_qc.block_id)
+        return None if node is None else node.header.height + 1
+
     def leader(self, round_: int) -> int:
         """Round-robin leader of ``round_``."""
         return round_ % self.n

@@ -59,6 +59,9 @@ MAX_CALL_DEPTH = 8
 _MISSING: Any = object()
 
 SignatureChecker = Callable[[Sequence[Transaction]], Sequence[bool]]
+#: writes a chain rule adds to block ``height`` after its transactions (e.g. the committee of
+#: the next epoch): ``(height, block_id) -> {state key: value}``; must be a pure function
+SystemWrites = Callable[[int, bytes], Mapping[bytes, bytes]]
 
 
 class ExecutionError(ChainError):
@@ -328,8 +331,10 @@ class BlockExecutor:
         *,
         chain_id: str,
         signature_checker: SignatureChecker | str | None = "default",
+        system_writes: SystemWrites | None = None,
     ) -> None:
         self.store = store
+        self.system_writes = system_writes
         self.registry = registry
         self.chain_id = chain_id
         self.suite: CryptoSuite = store.suite
@@ -428,6 +433,8 @@ class BlockExecutor:
         with self.store.read_txn() as txn:
             run = _Run(self.registry, txn, self.store.state_db(), writes, self.address_of)
             receipts, index = self._execute_txs(run, txs, height, pl.timestamp)
+        if self.system_writes is not None:
+            writes.update(self.system_writes(height, bytes(block_id)))
 
         hasher = self._hash
         encodings = [r.encode() for r in receipts]
@@ -698,6 +705,7 @@ __all__ = [
     "ExecutedBlock",
     "ExecutionError",
     "SignatureChecker",
+    "SystemWrites",
     "compute_state_digest",
     "compute_write_set_digest",
     "install_refusal",

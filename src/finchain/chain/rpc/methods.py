@@ -270,6 +270,7 @@ def register_methods(d: Dispatcher, node: Node) -> None:
             "batchesPending": node.mempool.batch_count(),
             "peers": len(node.net.connected()),
             "validators": list(node.validators),
+            "epoch": node.epoch,
             "uptimeS": round(__import__("time").time() - node.started_at, 1),
         }
 
@@ -311,6 +312,38 @@ def register_methods(d: Dispatcher, node: Node) -> None:
     async def getGenesis() -> dict[str, Any]:
         return ledger.genesis_json()
 
+    async def getCommittee(epoch: int | None = None) -> dict[str, Any]:
+        spec = ledger.committee_spec
+        if spec is None:
+            raise RpcError(
+                codes.NOT_FOUND,
+                "this chain has no committee section: its genesis validators run every block",
+            )
+        if epoch is None:
+            epoch = node.epoch
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch < 2**62:
+            raise RpcError(codes.INVALID_PARAMS, "epoch must be a non-negative integer")
+        rec = ledger.committee(epoch)
+        if rec is None:
+            raise RpcError(
+                codes.NOT_FOUND,
+                f"no committee recorded for epoch {epoch} yet (it is drawn when block "
+                f"{epoch * spec.epoch_blocks} executes; head is {node.height})",
+            )
+        return {
+            "epoch": epoch,
+            "size": spec.size,
+            "epochBlocks": spec.epoch_blocks,
+            "firstHeight": spec.first_height(epoch),
+            "lastHeight": spec.last_height(epoch),
+            "anchorHeight": epoch * spec.epoch_blocks,
+            "anchor": hx(rec.anchor),
+            "members": [
+                {"org": o, "node": n, "publicKey": hx(k)}
+                for o, n, k in zip(rec.orgs, rec.nodes, rec.keys, strict=True)
+            ],
+        }
+
     for fn in (
         sendTransactions,
         sendTransaction,
@@ -326,5 +359,6 @@ def register_methods(d: Dispatcher, node: Node) -> None:
         getPeers,
         getGenesis,
         getHeaderCertificate,
+        getCommittee,
     ):
         d.register(fn.__name__, fn)
