@@ -40,7 +40,7 @@ def job(tmp: Path, name: str) -> Path:
         "batch": 97,
         "out_of_orderness": 100,
         "allowed_lateness": 1000,
-        "throttle_ms": 4,
+        "throttle_ms": 20,
         "indicators": [
             {
                 "name": "spend",
@@ -116,7 +116,13 @@ def test_sigkill_at_random_points_then_restart_gives_identical_results(tmp_path)
         proc = subprocess.Popen(
             run_cmd(crash), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        time.sleep(rng.uniform(1.5, 3.5))
+        # kill at a random point after processing has started (the first checkpoint exists),
+        # not after a fixed sleep: on a fast box the whole replay can end within seconds
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "crash-ckpt").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint written within 60 s"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.05, 0.6))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
