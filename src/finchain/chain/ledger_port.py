@@ -10,7 +10,7 @@ test open a ledger without a network.
 from __future__ import annotations
 
 import time
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,8 +189,8 @@ class Ledger:
             signature_checker=self._check_signatures,
             system_writes=None if self.committee_spec is None else self._committee_writes,
         )
-        #: hashes whose signatures the node already checked (the mempool's pending set)
-        self.verified: Container[bytes] | None = None
+        #: hash -> signature the node already found valid (the mempool's pending set)
+        self.verified: Mapping[bytes, bytes] | None = None
         #: client signatures execution had to check itself (not known valid beforehand)
         self.signatures_checked = 0
         options = {**self.genesis.consensus_config, **config.consensus_options}
@@ -421,13 +421,14 @@ class Ledger:
         return CommitRecordView(rec.height, rec.block_id, rec.payload, rec.proof)
 
     def _check_signatures(self, txs: Sequence[Transaction]) -> list[bool]:
-        """Signature check inside execution: skip what admission verified or what is a replay."""
-        verified: Container[bytes] = self.verified if self.verified is not None else ()
+        """Signature check inside execution: skip what the node verified already (that hash
+        with that very signature: the hash leaves the signature out) or what is a replay."""
+        verified: Mapping[bytes, bytes] = self.verified if self.verified is not None else {}
         out = [True] * len(txs)
         todo: list[int] = []
         for i, tx in enumerate(txs):
             h = tx.hash
-            if h not in verified and not self.store.has_tx(h):
+            if verified.get(h) != tx.signature and not self.store.has_tx(h):
                 todo.append(i)
         if todo:
             items = []

@@ -21,7 +21,9 @@ arrive (:meth:`Mempool.certify`), at least one of them from an honest validator.
 Consensus orders only batch digests: :meth:`Mempool.proposal` hands the leader the digests of
 batches that are stored here, known valid, and not yet committed (nor proposed in the last few
 seconds). :attr:`Mempool.verified_hashes` (what execution may skip re-checking) holds only
-transactions of batches known valid.
+transactions of batches known valid, each with the signature that was found valid: a
+transaction hash leaves the signature out, so the same hash with another signature (a forged
+copy a faulty validator put in its own batch) is checked again.
 
 >>> import asyncio
 >>> from finchain.crypto import get_suite
@@ -41,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -140,8 +142,9 @@ class Mempool:
         self._loose: dict[bytes, Transaction] = {}
         #: every uncommitted transaction hash known here -> admission time
         self._known: dict[bytes, float] = {}
-        #: uncommitted transaction hashes whose signatures are known valid
-        self._verified: set[bytes] = set()
+        #: uncommitted transaction hash -> the signature of it known valid (a hash leaves the
+        #: signature out: only that exact signature is trusted)
+        self._verified: dict[bytes, bytes] = {}
         self._batches: collections.OrderedDict[bytes, PooledBatch] = collections.OrderedDict()
         self._key_cache: dict[bytes, PublicKey] = {}
         self.rejected: collections.Counter[str] = collections.Counter()
@@ -160,9 +163,10 @@ class Mempool:
         return len(self._loose)
 
     @property
-    def verified_hashes(self) -> Container[bytes]:
-        """Hashes of pending transactions whose signatures are known valid (checked here or
-        attested by ``f + 1`` validators); execution skips re-checking exactly these."""
+    def verified_hashes(self) -> Mapping[bytes, bytes]:
+        """Hash -> signature of pending transactions whose signatures are known valid (checked
+        here or attested by ``f + 1`` validators); execution skips re-checking a transaction
+        only when its hash maps to its very signature."""
         return self._verified
 
     def admitted_at(self, tx_hash: bytes) -> float | None:
@@ -228,7 +232,7 @@ class Mempool:
                 out[i] = Admission(tx.hash, DUPLICATE, "transaction already pending or committed")
             else:
                 self._known[tx.hash] = now
-                self._verified.add(tx.hash)
+                self._verified[tx.hash] = tx.signature
                 self._loose[tx.hash] = tx
                 out[i] = Admission(tx.hash)
         result = [a for a in out if a is not None]
@@ -316,9 +320,11 @@ class Mempool:
             h = tx.hash
             hashes.append(h)
             self._known.setdefault(h, now)
-            self._loose.pop(h, None)
-        if verified:
-            self._verified.update(hashes)
+            if verified:
+                # an unverified batch leaves a loose copy alone: its own copy may carry a
+                # forged signature and be discarded, which would lose the client's transaction
+                self._loose.pop(h, None)
+                self._verified[h] = tx.signature
         # proposed elsewhere while it was on its way here (or being verified): held back like
         # any batch seen in a proposal, else this node's next proposal would order it twice
         proposed_at = self._proposed_unseen.pop(batch.digest, None)
@@ -336,7 +342,9 @@ class Mempool:
         if pooled is None or pooled.verified:
             return False
         pooled.verified = True
-        self._verified.update(pooled.hashes)
+        for tx in pooled.batch.transactions:
+            self._loose.pop(tx.hash, None)
+            self._verified[tx.hash] = tx.signature
         return True
 
     def unverified_since(self, before: float) -> list[Batch]:
@@ -372,12 +380,17 @@ class Mempool:
         return True
 
     def discard(self, digest: bytes) -> None:
-        """Forget a pooled batch that turned out invalid (its transactions with it)."""
+        """Forget a pooled batch that turned out invalid (its transactions with it).
+
+        Only an unverified batch is ever discarded, so it put nothing in ``_verified``; a
+        transaction of it that is also loose or known valid (a faulty validator copied an
+        honest transaction into its forged batch) stays pending.
+        """
         pooled = self._batches.pop(digest, None)
         if pooled is not None:
             for h in pooled.hashes:
-                self._known.pop(h, None)
-                self._verified.discard(h)
+                if h not in self._loose and h not in self._verified:
+                    self._known.pop(h, None)
 
     def proposal(self, limit: int | None = None) -> list[bytes]:
         """Digests to propose: stored, uncommitted, not proposed within ``repropose_after_s``."""
@@ -425,10 +438,10 @@ class Mempool:
             if pooled is not None:
                 for h in pooled.hashes:
                     self._known.pop(h, None)
-                    self._verified.discard(h)
+                    self._verified.pop(h, None)
         for h in tx_hashes:
             self._known.pop(h, None)
-            self._verified.discard(h)
+            self._verified.pop(h, None)
             self._loose.pop(h, None)
 
     def expire(self, head: int) -> int:
@@ -437,7 +450,7 @@ class Mempool:
         for h in gone:
             del self._loose[h]
             self._known.pop(h, None)
-            self._verified.discard(h)
+            self._verified.pop(h, None)
         return len(gone)
 
     def batch_count(self) -> int:

@@ -189,3 +189,22 @@ def test_batches_partition_admitted_transactions(ids: list[int], batch_size: int
         seen.extend(t.hash for t in b.transactions)
     assert seen == admitted  # every admitted tx in exactly one batch, in admission order
     assert len(pool) == len(admitted)  # still pending until committed
+
+
+def test_forged_copy_of_a_loose_transaction_does_not_take_it_away() -> None:
+    """A faulty validator copies a client's pending transaction (same hash: the signature is
+    not hashed) into a batch with a forged signature: the original stays pending, known valid
+    with its own signature only, and is batched once the forged copy is dropped."""
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100)
+    honest = tx(30)
+    assert [a.ok for a in asyncio.run(pool.admit([honest.encode()], head=0))] == [True]
+    forged = Transaction.from_list(SUITE, [*honest.to_list()[:-1], tx(31).signature])
+    bad = Batch([forged], SUITE)
+    assert pool.add_unverified_batch(bad)
+    assert pool.loose == 1 and pool.verified_hashes.get(honest.hash) == honest.signature
+    assert not asyncio.run(pool.add_peer_batch(bad, why="late"))  # the late check drops it
+    assert not pool.has_batch(bad.digest) and len(pool) == 1
+    assert honest.hash in pool.verified_hashes
+    batch = pool.cut_batch()
+    assert batch is not None and batch.transactions == [honest]
+    assert pool.proposal() == [batch.digest]
