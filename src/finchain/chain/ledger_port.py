@@ -406,6 +406,10 @@ class Ledger:
     def put_batches(self, batches: Sequence[Batch]) -> None:
         self.store.put_batches([(b.digest, b.encode()) for b in batches])
 
+    def drop_pending_batches(self, digests: Sequence[bytes]) -> int:
+        """Remove stored batches that no block committed (refused ones); committed stay."""
+        return int(self.store.delete_batches(list(digests)))
+
     def pending_batches(self) -> list[Batch]:
         out = []
         for d in self.store.pending_batches():

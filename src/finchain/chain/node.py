@@ -86,6 +86,10 @@ SYNC_AHEAD = 2
 SYNC_TIMEOUT_S = 5.0
 SYNC_SERVE_RECORDS = 1024
 SYNC_SERVE_BYTES = 4 * 1024 * 1024
+#: a peer that gave nothing in a sync round is not asked again for this long, doubling per
+#: such round up to the maximum
+SYNC_BACKOFF_MIN_S = 5.0
+SYNC_BACKOFF_MAX_S = 30.0
 
 
 class NodeError(ChainError):
@@ -188,6 +192,9 @@ class Node:
         self._attested_early: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._late_checks: set[bytes] = set()
         self._late_scan = 0.0
+        #: block sync: peer -> (monotonic time before which it is not asked again, backoff s)
+        #: after a round with it that executed nothing (no answer, nothing new, a bad proof)
+        self._sync_backoff: dict[str, tuple[float, float]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -513,6 +520,9 @@ class Node:
             if await self.mempool.add_peer_batch(batch, why="late"):
                 self._batch_arrived.set()
             else:
+                # stored unverified on arrival: drop it from the store too, or every restart
+                # would pool and check it again and a faulty peer could fill the disk
+                self.ledger.drop_pending_batches([batch.digest])
                 log.warning(
                     "batch with invalid signatures refused", extra={"digest": batch.digest.hex()}
                 )
@@ -635,12 +645,18 @@ class Node:
             self._on_header_sig(int(msg[1]), bytes(msg[2]), int(msg[3]), bytes(msg[4]))
         elif kind == m.BATCH_ACK:
             if self.is_validator and self._attested:
-                try:
-                    digest, replica, sig = bytes(msg[1]), int(msg[2]), bytes(msg[3])
-                except (IndexError, TypeError, ValueError):
+                # exact types: bytes(n) of an int would allocate n zero bytes, int() of a
+                # float or string would make up a replica index
+                fields = msg[1:]
+                if (
+                    len(fields) != 3
+                    or type(fields[0]) is not bytes
+                    or type(fields[1]) is not int
+                    or type(fields[2]) is not bytes
+                ):
                     log.warning("malformed batch attestation", extra={"peer": peer})
                     return
-                self._on_batch_ack(peer, digest, replica, sig)
+                self._on_batch_ack(peer, fields[0], fields[1], fields[2])
         elif kind == m.STATUS:
             self._peer_heights[peer] = int(msg[1])
             self._peer_roles[peer] = str(msg[2])
@@ -879,6 +895,11 @@ class Node:
         for peer, height in candidates:
             if height <= self.height:
                 break
+            # a peer that claims a height it does not serve (or answers slowly) would stall
+            # execution for SYNC_TIMEOUT_S every time this loop found no live commit waiting
+            retry_at, backoff = self._sync_backoff.get(peer, (0.0, 0.0))
+            if time.monotonic() < retry_at:
+                continue
             assert self._loop is not None
             ready: asyncio.Queue[list[CommitRecord] | None] = asyncio.Queue()
             room = asyncio.Semaphore(SYNC_AHEAD)
@@ -904,7 +925,10 @@ class Node:
                 with contextlib.suppress(BaseException):
                     await fetcher
             if progressed:
+                self._sync_backoff.pop(peer, None)
                 return True
+            backoff = min(max(2 * backoff, SYNC_BACKOFF_MIN_S), SYNC_BACKOFF_MAX_S)
+            self._sync_backoff[peer] = (time.monotonic() + backoff, backoff)
         return False
 
     async def _sync_fetch(
