@@ -349,14 +349,22 @@ class Mempool:
 
     def unverified_since(self, before: float) -> list[Batch]:
         """Pooled batches still unverified that arrived before ``before`` (monotonic time) and
-        are not in a recent proposal (if that one commits, execution checks what it must)."""
+        are not in a recent proposal (if that one commits, execution checks what it must) —
+        unless they arrived ``repropose_after_s`` before that as well: any validator can name a
+        digest in a proposal message, and one that kept naming a forged batch would otherwise
+        keep it pooled, never checked, for ever."""
         now = time.monotonic()
+        stale = before - self.repropose_after_s
         return [
             p.batch
             for p in self._batches.values()
             if not p.verified
             and p.received < before
-            and (p.proposed_at is None or now - p.proposed_at >= self.repropose_after_s)
+            and (
+                p.proposed_at is None
+                or now - p.proposed_at >= self.repropose_after_s
+                or p.received < stale
+            )
         ]
 
     async def add_peer_batch(self, batch: Batch, *, why: str = "peer") -> bool:

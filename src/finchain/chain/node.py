@@ -192,6 +192,8 @@ class Node:
         self._attested_early: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._late_checks: set[bytes] = set()
         self._late_scan = 0.0
+        #: digests of batches refused for a bad signature (not pooled again when re-sent)
+        self._refused: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         #: block sync: peer -> (monotonic time before which it is not asked again, backoff s)
         #: after a round with it that executed nothing (no answer, nothing new, a bad proof)
         self._sync_backoff: dict[str, tuple[float, float]] = {}
@@ -523,11 +525,17 @@ class Node:
                 # stored unverified on arrival: drop it from the store too, or every restart
                 # would pool and check it again and a faulty peer could fill the disk
                 self.ledger.drop_pending_batches([batch.digest])
+                self._refuse(batch.digest)
                 log.warning(
                     "batch with invalid signatures refused", extra={"digest": batch.digest.hex()}
                 )
         finally:
             self._late_checks.discard(batch.digest)
+
+    def _refuse(self, digest: bytes) -> None:
+        self._refused[digest] = None
+        if len(self._refused) > 8192:
+            self._refused.popitem(last=False)
 
     async def submit_batch_from_observer(self, batch: Batch) -> None:
         """An observer forwards admitted transactions as a batch to every validator."""
@@ -539,7 +547,11 @@ class Node:
         except ValueError:
             return
         digest = batch.digest
-        if self.mempool.has_batch(digest) or self.ledger.has_batch(digest):
+        if (
+            self.mempool.has_batch(digest)
+            or self.ledger.has_batch(digest)
+            or digest in self._refused
+        ):
             return
         origin = self.validators.index(peer) if peer in self.validators else None
         if (
@@ -558,6 +570,7 @@ class Node:
             return
         self.metrics.batches_checked.labels("assigned").inc()
         if not await self.mempool.add_peer_batch(batch, why="assigned"):
+            self._refuse(digest)
             log.warning("batch with invalid signatures refused", extra={"digest": digest.hex()})
             return
         if self._attested and self.replica_id is not None:

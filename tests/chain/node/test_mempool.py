@@ -208,3 +208,17 @@ def test_forged_copy_of_a_loose_transaction_does_not_take_it_away() -> None:
     batch = pool.cut_batch()
     assert batch is not None and batch.transactions == [honest]
     assert pool.proposal() == [batch.digest]
+
+
+def test_unverified_batch_named_in_proposals_is_still_checked_late_once_old() -> None:
+    """A faulty validator that keeps naming its forged batch in proposal messages must not
+    keep it pooled, never checked, for ever."""
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100, repropose_after_s=3.0)
+    t40 = tx(40)
+    forged = Batch([Transaction.from_list(SUITE, [*t40.to_list()[:-1], tx(41).signature])], SUITE)
+    assert pool.add_unverified_batch(forged)
+    pool.mark_proposed([forged.digest])  # just named in a proposal: not checked yet
+    assert pool.unverified_since(time.monotonic() + 1) == []
+    pool._batches[forged.digest].received -= 100.0  # ... but it has been here a long while
+    pool.mark_proposed([forged.digest])
+    assert [b.digest for b in pool.unverified_since(time.monotonic())] == [forged.digest]

@@ -90,6 +90,16 @@ def test_batch_refused_by_the_late_check_leaves_the_store(node: node_mod.Node) -
     assert not node.ledger.has_batch(bad.digest)
     assert [b.digest for b in node.ledger.pending_batches()] == [good.digest]
 
+    async def resend() -> None:  # the faulty peer sends the refused batch again
+        node._on_peer_message(
+            node.validators[1], m.pack(m.BATCH, bad.encode())
+        )  # not ours to check
+        await asyncio.sleep(0)
+        await asyncio.gather(*node._tasks)
+
+    asyncio.run(resend())
+    assert not node.mempool.has_batch(bad.digest) and not node.ledger.has_batch(bad.digest)
+
 
 class _SilentNet:
     """A peer network whose peers never answer; it notes what was sent to whom."""
