@@ -215,7 +215,7 @@ class Mempool:
                     f"block limit {tx.block_limit} is outside"
                     f" ({head}, {head + cfg.block_limit_window}]",
                 )
-            elif h in seen or h in self._known or self.is_committed(h):
+            elif h in seen or self._pending_valid(h) or self.is_committed(h):
                 out[i] = Admission(h, DUPLICATE, "transaction already pending or committed")
             elif (refusal := self.contract_refusal(tx.contract)) is not None:
                 # execution would reject it unindexed (no receipt): say so now instead
@@ -228,7 +228,7 @@ class Mempool:
         for (i, tx), ok in zip(candidates, valid, strict=True):
             if not ok:
                 out[i] = Admission(tx.hash, BAD_SIGNATURE, "signature does not verify")
-            elif tx.hash in self._known:  # admitted concurrently by another request
+            elif self._pending_valid(tx.hash):  # admitted concurrently by another request
                 out[i] = Admission(tx.hash, DUPLICATE, "transaction already pending or committed")
             else:
                 self._known[tx.hash] = now
@@ -240,6 +240,13 @@ class Mempool:
             if a.reason is not None:
                 self.rejected[a.reason] += 1
         return result
+
+    def _pending_valid(self, tx_hash: bytes) -> bool:
+        """Whether a copy of the transaction known valid is pending here. A copy only in an
+        unverified batch does not count: a faulty validator's forged copy (same hash, another
+        signature) must not make the client's own submission a "duplicate" that is then lost
+        when the forged batch is dropped."""
+        return tx_hash in self._verified
 
     async def verify(self, txs: Sequence[Transaction], *, why: str = "peer") -> list[bool]:
         """Signature check of many transactions on the thread pool (off the event loop)."""

@@ -222,3 +222,21 @@ def test_unverified_batch_named_in_proposals_is_still_checked_late_once_old() ->
     pool._batches[forged.digest].received -= 100.0  # ... but it has been here a long while
     pool.mark_proposed([forged.digest])
     assert [b.digest for b in pool.unverified_since(time.monotonic())] == [forged.digest]
+
+
+def test_client_submission_is_not_a_duplicate_of_a_forged_unverified_copy() -> None:
+    """A faulty validator got its forged copy of a client's transaction here first (pooled
+    unverified): the client's own submission is admitted, and survives the copy's refusal."""
+    pool = Mempool(suite=SUITE, chain_id="c", capacity=100)
+    honest = tx(50)
+    forged = Batch(
+        [Transaction.from_list(SUITE, [*honest.to_list()[:-1], tx(51).signature])], SUITE
+    )
+    assert pool.add_unverified_batch(forged)
+    assert [a.ok for a in asyncio.run(pool.admit([honest.encode()], head=0))] == [True]
+    assert not asyncio.run(pool.add_peer_batch(forged, why="late"))
+    batch = pool.cut_batch()
+    assert batch is not None and batch.transactions == [honest] and len(pool) == 1
+    # a copy known valid still makes a resubmission a duplicate
+    (again,) = asyncio.run(pool.admit([honest.encode()], head=0))
+    assert again.reason == "duplicate"
