@@ -406,9 +406,11 @@ class Ledger:
     def put_batches(self, batches: Sequence[Batch]) -> None:
         self.store.put_batches([(b.digest, b.encode()) for b in batches])
 
-    def drop_pending_batches(self, digests: Sequence[bytes]) -> int:
-        """Remove stored batches that no block committed (refused ones); committed stay."""
-        return int(self.store.delete_batches(list(digests)))
+    def forget_pending_batches(self, digests: Sequence[bytes]) -> int:
+        """Stored batches refused here stop being pending (not pooled again after a restart);
+        their bytes stay: a faulty leader may still get one ordered, and every node must then
+        be able to fetch and execute it (its transactions rejected alike everywhere)."""
+        return int(self.store.forget_pending(list(digests)))
 
     def pending_batches(self) -> list[Batch]:
         out = []

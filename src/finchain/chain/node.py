@@ -522,9 +522,9 @@ class Node:
             if await self.mempool.add_peer_batch(batch, why="late"):
                 self._batch_arrived.set()
             else:
-                # stored unverified on arrival: drop it from the store too, or every restart
-                # would pool and check it again and a faulty peer could fill the disk
-                self.ledger.drop_pending_batches([batch.digest])
+                # stored unverified on arrival: no longer pending there, or every restart
+                # would pool and check it again (its bytes stay fetchable, see the ledger)
+                self.ledger.forget_pending_batches([batch.digest])
                 self._refuse(batch.digest)
                 log.warning(
                     "batch with invalid signatures refused", extra={"digest": batch.digest.hex()}

@@ -439,6 +439,15 @@ class BlockStore:
         with self._env.begin() as txn:
             return [bytes(d) for d, _ in txn.cursor(db=self._pending)]
 
+    def forget_pending(self, digests: Sequence[Digest]) -> int:
+        """Take batches off the pending index (not restored after a restart) but keep their
+        bytes, so that they can still be served and executed should a block name them."""
+
+        def write(txn: lmdb.Transaction) -> int:
+            return sum(1 for d in digests if txn.delete(d, db=self._pending))
+
+        return self._write(write)
+
     def delete_batches(self, digests: Sequence[Digest]) -> int:
         """Drop *pending* batches (committed ones are kept); returns how many were removed."""
 
