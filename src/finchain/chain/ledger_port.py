@@ -37,6 +37,19 @@ class ExecutedBlock:
     receipts: tuple[Receipt, ...]
     tx_hashes: tuple[bytes, ...]
 
+    def settled(self) -> list[bytes]:
+        """Hashes whose every copy is done with: all but those refused for their signature (a
+        hash leaves the signature out, so a forged copy's refusal must not drop the client's
+        valid one that is still pending)."""
+        from finchain.chain.execution.executor import REASON_BAD_SIGNATURE
+        from finchain.chain.types import STATUS_REJECTED
+
+        return [
+            r.tx_hash
+            for r in self.receipts
+            if not (r.status == STATUS_REJECTED and r.error == REASON_BAD_SIGNATURE)
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class CommitRecordView:

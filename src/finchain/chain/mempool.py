@@ -403,9 +403,12 @@ class Mempool:
         """
         pooled = self._batches.pop(digest, None)
         if pooled is not None:
-            for h in pooled.hashes:
-                if h not in self._loose and h not in self._verified:
-                    self._known.pop(h, None)
+            self._forget_unverified(pooled)
+
+    def _forget_unverified(self, pooled: PooledBatch) -> None:
+        for h in pooled.hashes:
+            if h not in self._loose and h not in self._verified:
+                self._known.pop(h, None)
 
     def proposal(self, limit: int | None = None) -> list[bytes]:
         """Digests to propose: stored, uncommitted, not proposed within ``repropose_after_s``."""
@@ -446,14 +449,19 @@ class Mempool:
                     unseen.popitem(last=False)
 
     def on_committed(self, digests: Iterable[bytes], tx_hashes: Iterable[bytes]) -> None:
-        """Forget committed batches and transactions."""
+        """Forget committed batches and the transactions ``tx_hashes`` (the node leaves out
+        those refused for their signature: another copy of one may be valid and pending)."""
         for d in digests:
             self._proposed_unseen.pop(d, None)
             pooled = self._batches.pop(d, None)
-            if pooled is not None:
-                for h in pooled.hashes:
-                    self._known.pop(h, None)
-                    self._verified.pop(h, None)
+            if pooled is None:
+                continue
+            if not pooled.verified:  # possibly forged copies: what it shares stays pending
+                self._forget_unverified(pooled)
+                continue
+            for h in pooled.hashes:
+                self._known.pop(h, None)
+                self._verified.pop(h, None)
         for h in tx_hashes:
             self._known.pop(h, None)
             self._verified.pop(h, None)

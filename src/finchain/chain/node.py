@@ -1042,7 +1042,7 @@ class Node:
             t = self.mempool.admitted_at(h)
             if t is not None:
                 self.metrics.commit_latency.observe(now - t)
-        self.mempool.on_committed(header.batch_digests, result.tx_hashes)
+        self.mempool.on_committed(header.batch_digests, result.settled())
         self.metrics.on_block(header.height, len(result.tx_hashes), now)
         self.metrics.mempool_size.set(len(self.mempool))
         self.mempool.expire(header.height)

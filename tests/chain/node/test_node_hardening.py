@@ -132,3 +132,41 @@ def test_sync_does_not_keep_asking_a_peer_that_serves_nothing(
     assert asyncio.run(go()) == [False, False, False]
     asked = [p for p, msg in net.sent if msg[0] == m.SYNC_REQ]
     assert asked == [liar]  # asked once, then left alone for a while
+
+
+class _QuietNet(_SilentNet):
+    def broadcast(self, data: bytes, to: Any = None) -> None:
+        pass
+
+
+def test_forged_copy_refused_in_a_block_leaves_the_client_transaction_pending(
+    node: node_mod.Node,
+) -> None:
+    """A faulty leader gets its forged copy of a pending client transaction ordered: every node
+    rejects it (bad signature), and the client's valid one must stay pending, not be forgotten
+    as if it had committed."""
+    key = node.admin_key  # type: ignore[attr-defined]
+    honest = Transaction.create(
+        SUITE,
+        key,
+        contract="transfer",
+        method="transfer",
+        args={"to": b"\x02" * 20, "amount": 3},
+        block_limit=10,
+        chain_id=node.ledger.chain_id,
+    )
+    decoy = Transaction.create(
+        SUITE, key, contract="transfer", method="transfer", block_limit=10, chain_id="x"
+    )
+    forged = Transaction.from_list(SUITE, [*honest.to_list()[:-1], decoy.signature])
+    bad = Batch([forged], SUITE)
+    assert asyncio.run(node.mempool.admit([honest.encode()], head=0))[0].ok
+    node.mempool.add_unverified_batch(bad)  # it reached this node too
+    node.net = _QuietNet()  # type: ignore[assignment]
+    payload = node_mod.Payload(3, 0, (bad.digest,))
+    result = node.ledger.execute(1, b"\x09" * 32, payload, b"", {bad.digest: bad})
+    assert result.receipts[0].error == "invalid signature"
+    node._after_block(result)
+    assert node.mempool.loose == 1 and len(node.mempool) == 1
+    batch = node.mempool.cut_batch()
+    assert batch is not None and batch.transactions == [honest]

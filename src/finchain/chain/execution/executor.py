@@ -59,6 +59,9 @@ MAX_CALL_DEPTH = 8
 _MISSING: Any = object()
 
 SignatureChecker = Callable[[Sequence[Transaction]], Sequence[bool]]
+#: a rejected receipt's error when the signature failed: it says nothing about another copy of
+#: the transaction (same hash, another signature), which may still be valid and pending
+REASON_BAD_SIGNATURE = "invalid signature"
 #: writes a chain rule adds to block ``height`` after its transactions (e.g. the committee of
 #: the next epoch): ``(height, block_id) -> {state key: value}``; must be a pure function
 SystemWrites = Callable[[int, bytes], Mapping[bytes, bytes]]
@@ -496,7 +499,7 @@ class BlockExecutor:
                 elif committed[i] or th in seen:
                     reason = "replay: transaction already committed"
                 else:
-                    reason = "invalid signature"
+                    reason = REASON_BAD_SIGNATURE
                 append(Receipt(th, STATUS_REJECTED, None, reason, ()))
                 index_append(None)
                 continue
