@@ -82,6 +82,8 @@ log = logging.getLogger(__name__)
 #: block sync: records asked for per request, checked ranges waiting for execution, answer
 #: timeout; what a node serves per request at most (records, approximate bytes)
 SYNC_RANGE = 256
+#: longest a proposal waits for the batches it names before this node declines to vote
+PROPOSAL_BATCH_WAIT_S = 2.0
 SYNC_AHEAD = 2
 SYNC_TIMEOUT_S = 5.0
 SYNC_SERVE_RECORDS = 1024
@@ -192,6 +194,8 @@ class Node:
         self._attested_early: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._late_checks: set[bytes] = set()
         self._late_scan = 0.0
+        #: peer batches being signature-checked here (held: they count as available)
+        self._in_flight: dict[bytes, Batch] = {}
         #: digests of batches refused for a bad signature (not pooled again when re-sent)
         self._refused: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         #: block sync: peer -> (monotonic time before which it is not asked again, backoff s)
@@ -569,7 +573,16 @@ class Node:
             self.ledger.put_batches([batch])
             return
         self.metrics.batches_checked.labels("assigned").inc()
-        if not await self.mempool.add_peer_batch(batch, why="assigned"):
+        self._in_flight[digest] = batch  # held (and served) while its signatures are checked
+        try:
+            valid = await self.mempool.add_peer_batch(batch, why="assigned")
+        finally:
+            self._in_flight.pop(digest, None)
+        if not valid:
+            # kept in the store, off the pending index: this node may have voted for a
+            # proposal naming it while it was being checked, so it must stay fetchable
+            self.ledger.put_batches([batch])
+            self.ledger.forget_pending_batches([digest])
             self._refuse(digest)
             log.warning("batch with invalid signatures refused", extra={"digest": digest.hex()})
             return
@@ -643,7 +656,9 @@ class Node:
         elif kind == m.BATCH_REQ:
             found = []
             for d in msg[2][:256]:
-                batch = self.mempool.get_batch(d) or self.ledger.get_batch(d)
+                batch = (
+                    self.mempool.get_batch(d) or self._in_flight.get(d) or self.ledger.get_batch(d)
+                )
                 if batch is not None:
                     found.append(batch.encode())
             assert self.net is not None
@@ -690,13 +705,72 @@ class Node:
         except ValueError:
             log.warning("malformed consensus message", extra={"peer": peer})
             return
-        block = getattr(message, "block", None)
-        payload = getattr(block, "payload", None)
+        payload = getattr(getattr(message, "block", None), "payload", None)  # HotStuff
+        if payload is None:
+            payload = getattr(message, "payload", None)  # PBFT pre-prepare
         if isinstance(payload, bytes):
             self._last_proposal = time.monotonic()
+            digests: tuple[bytes, ...] = ()
             with contextlib.suppress(ValueError):
-                self.mempool.mark_proposed(Payload.decode(payload).batch_digests)
+                digests = tuple(Payload.decode(payload).batch_digests)
+            self.mempool.mark_proposed(digests)
+            missing = [d for d in digests if not self._holds_batch(d)]
+            if missing:
+                # vote only for what this node holds: then every committed batch is held by
+                # at least f + 1 honest validators and can always be fetched for execution
+                self._spawn(self._deliver_when_held(peer, message, missing))
+                return
         self._apply(self.consensus.on_message(self.validators.index(peer), message, self.now_ms()))
+
+    def _holds_batch(self, digest: bytes) -> bool:
+        return (
+            self.mempool.has_batch(digest)
+            or digest in self._in_flight
+            or self.ledger.has_batch(digest)
+        )
+
+    async def _deliver_when_held(self, peer: str, message: Any, missing: list[bytes]) -> None:
+        """Hand a proposal to consensus once every batch it names is here (waiting for the
+        broadcast, then asking peers); never, if they cannot be had within
+        :data:`PROPOSAL_BATCH_WAIT_S` — the round then times out and the next leader goes on."""
+        inst = self.consensus
+        deadline = time.monotonic() + PROPOSAL_BATCH_WAIT_S
+        asked = 0
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            missing = [d for d in missing if not self._holds_batch(d)]
+            if not missing:
+                break
+            if time.monotonic() + PROPOSAL_BATCH_WAIT_S - deadline < 0.3:
+                await asyncio.sleep(0.02)  # usually on its way already (broadcast before)
+                continue
+            peers = [peer] + [p for p in self._peers_to_ask() if p != peer]
+            target = peers[asked % len(peers)]
+            asked += 1
+            try:
+                raws = await self._request(
+                    target, m.BATCH_REQ, missing, timeout=max(0.1, deadline - time.monotonic())
+                )
+            except TimeoutError:
+                continue
+            for raw in raws if isinstance(raws, list) else ():
+                try:
+                    batch = Batch.decode(raw, self.suite)
+                except (TypeError, ValueError):
+                    continue
+                if batch.digest in missing and not self._holds_batch(batch.digest):
+                    self.metrics.batches_fetched.inc()
+                    self.ledger.put_batches([batch])
+                    self.ledger.forget_pending_batches([batch.digest])
+        if self._stop.is_set() or inst is None or self.consensus is not inst:
+            return
+        if any(not self._holds_batch(d) for d in missing):
+            log.warning(
+                "proposal names batches this node cannot get: not voting",
+                extra={"peer": peer, "missing": len(missing)},
+            )
+            return
+        if inst is not None and peer in self.validators:
+            self._apply(inst.on_message(self.validators.index(peer), message, self.now_ms()))
 
     # -- epochs (genesis with a committee section) ------------------------------------------
     def _enter_epoch(self, epoch: int) -> None:
