@@ -174,3 +174,92 @@ def test_honest_batches_are_checked_by_two_validators_only(
     assert after["org1-v0"][1] == before["org1-v0"][1]
     # replica 2 is: it checked them itself
     assert after["org3-v2"][1] > before["org3-v2"][1]
+
+
+def test_faulty_leader_naming_a_batch_nobody_holds_gets_no_votes(
+    net: tuple[Path, dict[str, str]],
+) -> None:
+    """The fourth validator runs its real HotStuff replica here, but whenever it leads it
+    proposes a digest of a batch that exists nowhere. Honest validators must not vote for it
+    (had they committed it, every one of them would wait for that batch for ever): the chain
+    goes on under the honest leaders and no committed block names the phantom batch."""
+    from finchain.chain.consensus.base import RequestPayload, Send, SetTimer
+    from finchain.chain.types import Payload
+
+    d, urls = net
+    phantom = bytes(32 * [0xAB])
+    proposed: list[int] = []
+
+    async def go() -> None:
+        cfg = load_config(network.node_config_path(d, FAULTY))
+        ledger = Ledger(cfg)
+        names = list(ledger.validator_names)
+        inst = ledger.make_consensus(cfg, names.index(FAULTY))
+        loop = asyncio.get_running_loop()
+        t0 = time.monotonic()
+        timers: dict[object, asyncio.TimerHandle] = {}
+        faulty: PeerNetwork
+
+        def now() -> int:
+            return int((time.monotonic() - t0) * 1000)
+
+        def apply(actions: list) -> None:  # type: ignore[type-arg]
+            for a in actions:
+                if isinstance(a, Send):
+                    data = m.pack(m.CONSENSUS, inst.encode_message(a.message))
+                    to = [n for n in names if n != FAULTY] if a.to is None else [names[a.to]]
+                    faulty.broadcast(data, to)
+                elif isinstance(a, SetTimer):
+                    old = timers.pop(a.token, None)
+                    if old is not None:
+                        old.cancel()
+                    delay = max(0.0, (a.at - now()) / 1000)
+                    timers[a.token] = loop.call_later(
+                        delay, lambda tok=a.token: apply(inst.on_timer(tok, now()))
+                    )
+                elif isinstance(a, RequestPayload):
+                    proposed.append(a.view)
+                    bogus = Payload(names.index(FAULTY), int(time.time() * 1000), (phantom,))
+                    apply(inst.on_payload(a.view, bogus.encode(), now()))
+
+        def on_message(peer: str, data: bytes) -> None:
+            msg = m.unpack(data)
+            if msg[0] == m.CONSENSUS and peer in names:
+                apply(inst.on_message(names.index(peer), inst.decode_message(msg[1]), now()))
+
+        faulty = PeerNetwork(
+            host="127.0.0.1",
+            port=cfg.p2p_port,
+            credentials=ledger.credentials,
+            verifier=ledger.peer_verifier,
+            chain_id=ledger.chain_id,
+            dial={},
+            on_message=on_message,
+        )
+        await faulty.start()
+        try:
+            deadline = time.monotonic() + 30
+            while len(faulty.connected()) < 3:
+                assert time.monotonic() < deadline, faulty.connected()
+                await asyncio.sleep(0.1)
+            apply(inst.on_start(now()))
+            async with Client(urls["org1-v0"]) as c:
+                start = await c.height()
+                deadline = time.monotonic() + 90
+                while not proposed or await c.height() < start + 12:
+                    assert time.monotonic() < deadline, (proposed, await c.height(), start)
+                    await asyncio.sleep(0.2)
+                top = await c.height()
+                for h in range(start + 1, top + 1):
+                    header = await c.header(h)
+                    assert "0x" + phantom.hex() not in [str(x) for x in header["batchDigests"]]
+        finally:
+            for handle in timers.values():
+                handle.cancel()
+            await faulty.stop()
+            ledger.close()
+
+    asyncio.run(go())
+    assert proposed, "the faulty replica never led a round"
+    logs = [(d / "nodes" / n / "data" / "node.log").read_text() for n in HONEST]
+    assert any("cannot get: not voting" in log for log in logs)
