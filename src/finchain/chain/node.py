@@ -709,11 +709,12 @@ class Node:
         if payload is None:
             payload = getattr(message, "payload", None)  # PBFT pre-prepare
         if isinstance(payload, bytes):
-            self._last_proposal = time.monotonic()
             digests: tuple[bytes, ...] = ()
             with contextlib.suppress(ValueError):
                 digests = tuple(Payload.decode(payload).batch_digests)
-            self.mempool.mark_proposed(digests)
+            if self._rightful_proposal(peer, message):
+                self._last_proposal = time.monotonic()
+                self.mempool.mark_proposed(digests)
             missing = [d for d in digests if not self._holds_batch(d)]
             if missing:
                 # vote only for what this node holds: then every committed batch is held by
@@ -721,6 +722,23 @@ class Node:
                 self._spawn(self._deliver_when_held(peer, message, missing))
                 return
         self._apply(self.consensus.on_message(self.validators.index(peer), message, self.now_ms()))
+
+    def _rightful_proposal(self, peer: str, message: Any) -> bool:
+        """Whether a proposal comes from the leader of its round, for a round at most two
+        ahead of ours: only such a one holds batches back from this node's own proposals (any
+        validator could otherwise name honest batches in made-up proposals every few seconds
+        and keep them from being ordered). Consensus still checks everything else."""
+        inst: Any = self.consensus
+        sender = self.validators.index(peer)
+        block = getattr(message, "block", None)
+        if block is not None and hasattr(inst, "leader"):
+            current = getattr(inst, "current_round", None)
+            ahead = isinstance(current, int) and block.round > current + 2
+            return block.proposer == sender and inst.leader(block.round) == sender and not ahead
+        view = getattr(message, "view", None)
+        if isinstance(view, int) and hasattr(inst, "primary"):
+            return bool(inst.primary(view) == sender)
+        return True
 
     def _holds_batch(self, digest: bytes) -> bool:
         return (
