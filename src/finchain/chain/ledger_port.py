@@ -324,18 +324,31 @@ class Ledger:
                 verifier=keys,
                 config=config,
             ) and payload_bound("hotstuff", proof, payload, config)
-        name = self.genesis.consensus or self.config.consensus
-        if not verify_commit_proof(
-            name,
-            block_id=block_id,
-            height=height,
-            proof=proof,
-            n=len(self.validator_names),
-            verifier=self.validator_keys,
-            config=self._consensus_config,
-        ):
-            return False
-        return payload_bound(name, proof, payload, self._consensus_config)
+        return self._genesis_set_proof_ok(height, block_id, proof, self.validator_keys) and (
+            payload_bound(self._consensus_name, proof, payload, self._consensus_config)
+        )
+
+    @property
+    def _consensus_name(self) -> str:
+        return self.genesis.consensus or self.config.consensus
+
+    def _genesis_set_proof_ok(
+        self, height: int, block_id: bytes, proof: bytes, verifier: Any
+    ) -> bool:
+        """The algorithm's commit-proof check against the genesis validator set."""
+        from finchain.chain.consensus import verify_commit_proof
+
+        return bool(
+            verify_commit_proof(
+                self._consensus_name,
+                block_id=block_id,
+                height=height,
+                proof=proof,
+                n=len(self.validator_names),
+                verifier=verifier,
+                config=self._consensus_config,
+            )
+        )
 
     def verify_commits(
         self,
@@ -352,26 +365,15 @@ class Ledger:
         ``executor``'s threads; each proof is then checked, structure and signatures, with
         those results (a signature not among them is verified on the spot).
         """
-        from finchain.chain.consensus import verify_commit_proof
 
         if self.committee_spec is not None:  # per-epoch keys: checked one by one
             for i, (height, block_id, payload, proof) in enumerate(records):
                 if not self.verify_commit(height, block_id, payload, proof):
                     return i
             return len(records)
-        name = self.genesis.consensus or self.config.consensus
-        n = len(self.validator_names)
         recorder = _RecordingVerifier()
         for height, block_id, _payload, proof in records:
-            verify_commit_proof(
-                name,
-                block_id=block_id,
-                height=height,
-                proof=proof,
-                n=n,
-                verifier=recorder,
-                config=self._consensus_config,
-            )
+            self._genesis_set_proof_ok(height, block_id, proof, recorder)
         keys = self.validator_keys.keys
         asked = [t for t in recorder.asked if 0 <= t[0] < len(keys)]
         valid = self.suite.verify_batch(
@@ -381,15 +383,9 @@ class Ledger:
             self.validator_keys, {t for t, ok in zip(asked, valid, strict=True) if ok}
         )
         for i, (height, block_id, payload, proof) in enumerate(records):
-            if not verify_commit_proof(
-                name,
-                block_id=block_id,
-                height=height,
-                proof=proof,
-                n=n,
-                verifier=checker,
-                config=self._consensus_config,
-            ) or not payload_bound(name, proof, payload, self._consensus_config):
+            if not self._genesis_set_proof_ok(height, block_id, proof, checker) or not (
+                payload_bound(self._consensus_name, proof, payload, self._consensus_config)
+            ):
                 return i
         return len(records)
 

@@ -611,21 +611,32 @@ class Node:
                 continue
             peer = peers[attempt % len(peers)]
             attempt += 1
-            try:
-                raws = await self._request(peer, m.BATCH_REQ, missing, timeout=2.0)
-            except TimeoutError:
-                continue
-            for raw in raws:
-                try:
-                    batch = Batch.decode(raw, self.suite)
-                except ValueError:
-                    continue
-                if batch.digest in missing:
-                    self.metrics.batches_fetched.inc()
-                    out[batch.digest] = batch
-                    self.ledger.put_batches([batch])
+            out.update(await self._fetch_batches(peer, missing, timeout=2.0))
             missing = [d for d in missing if d not in out]
         return out
+
+    async def _fetch_batches(
+        self, peer: str, missing: list[bytes], *, timeout: float
+    ) -> dict[bytes, Batch]:
+        """Ask ``peer`` for batches; those among ``missing`` that it sends are stored (not
+        pooled) and returned."""
+        try:
+            raws = await self._request(peer, m.BATCH_REQ, missing, timeout=timeout)
+        except TimeoutError:
+            return {}
+        wanted = set(missing)
+        got: dict[bytes, Batch] = {}
+        for raw in raws if isinstance(raws, list) else ():
+            try:
+                batch = Batch.decode(raw, self.suite)
+            except (TypeError, ValueError):
+                continue
+            if batch.digest in wanted:
+                got[batch.digest] = batch
+        if got:
+            self.metrics.batches_fetched.inc(len(got))
+            self.ledger.put_batches(list(got.values()))
+        return got
 
     def _peers_to_ask(self) -> list[str]:
         assert self.net is not None
@@ -752,6 +763,8 @@ class Node:
         broadcast, then asking peers); never, if they cannot be had within
         :data:`PROPOSAL_BATCH_WAIT_S` — the round then times out and the next leader goes on."""
         inst = self.consensus
+        if inst is None:
+            return
         deadline = time.monotonic() + PROPOSAL_BATCH_WAIT_S
         asked = 0
         while not self._stop.is_set() and time.monotonic() < deadline:
@@ -764,22 +777,12 @@ class Node:
             peers = [peer] + [p for p in self._peers_to_ask() if p != peer]
             target = peers[asked % len(peers)]
             asked += 1
-            try:
-                raws = await self._request(
-                    target, m.BATCH_REQ, missing, timeout=max(0.1, deadline - time.monotonic())
-                )
-            except TimeoutError:
-                continue
-            for raw in raws if isinstance(raws, list) else ():
-                try:
-                    batch = Batch.decode(raw, self.suite)
-                except (TypeError, ValueError):
-                    continue
-                if batch.digest in missing and not self._holds_batch(batch.digest):
-                    self.metrics.batches_fetched.inc()
-                    self.ledger.put_batches([batch])
-                    self.ledger.forget_pending_batches([batch.digest])
-        if self._stop.is_set() or inst is None or self.consensus is not inst:
+            got = await self._fetch_batches(
+                target, missing, timeout=max(0.1, deadline - time.monotonic())
+            )
+            if got:  # fetched to vote on, not to propose
+                self.ledger.forget_pending_batches(list(got))
+        if self._stop.is_set() or inst is not self.consensus:
             return
         if any(not self._holds_batch(d) for d in missing):
             log.warning(
@@ -787,7 +790,7 @@ class Node:
                 extra={"peer": peer, "missing": len(missing)},
             )
             return
-        if inst is not None and peer in self.validators:
+        if inst is not None and peer in self.validators:  # (re-narrowed for mypy)
             self._apply(inst.on_message(self.validators.index(peer), message, self.now_ms()))
 
     # -- epochs (genesis with a committee section) ------------------------------------------
