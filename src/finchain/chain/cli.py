@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(
-    help="Consortium chain: init / up / down / status of a local network; node.",
+    help="Consortium chain: init / forge / up / down / status of a local network; node.",
     no_args_is_help=True,
 )
 

@@ -334,7 +334,11 @@ def layout_consortium(
     if (directory / "network.yaml").exists():
         raise CommitteeError(f"{directory} already holds a network; choose an empty directory")
     if committee < 1 or members < max(committee, candidates) + observers:
-        raise CommitteeError("need members >= committee + observers and a committee of >= 1")
+        raise CommitteeError(
+            f"need a committee of >= 1 and members >= max(committee, candidates) + observers"
+            f" (members {members}, committee {committee}, candidates {candidates},"
+            f" observers {observers})"
+        )
     if candidates and candidates < committee:
         raise CommitteeError(f"a committee of {committee} needs >= {committee} candidates")
     timings: dict[str, float] = {}

@@ -163,3 +163,10 @@ def test_thousand_member_genesis_starts_and_commits(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         network.down(d)
+
+
+def test_layout_names_the_candidates_when_members_are_too_few(tmp_path: Path) -> None:
+    # 6 >= committee 4 + 1 observer, but 7 candidates + 1 observer need 8 members
+    with pytest.raises(CommitteeError, match=r"max\(committee, candidates\).*candidates 7"):
+        layout_consortium(tmp_path / "c", members=6, committee=4, observers=1, candidates=7)
+    assert not (tmp_path / "c" / "network.yaml").exists()
